@@ -1,0 +1,146 @@
+// Package api serves shiptrack's HTTP API with Echo: shipment lookups and
+// listings as JSON, errors as RFC 9457 problem details.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/shiptrack/shiptrack/store"
+)
+
+// Shipments is what the API needs from the store.
+type Shipments interface {
+	List(ctx context.Context, p store.ListParams) (store.Page, error)
+	Get(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error)
+}
+
+// Check is one readiness probe, such as a database ping.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config holds the API's dependencies and settings.
+type Config struct {
+	Shipments Shipments
+	Logger    *slog.Logger
+	// ReadyChecks must all pass for /readyz to answer 200.
+	ReadyChecks []Check
+	// WeatherInterval is the refresh interval; older weather is stale.
+	WeatherInterval time.Duration
+	// RequestTimeout bounds each request's work (default 10s).
+	RequestTimeout time.Duration
+	// BodyLimit is the largest accepted request body, e.g. "64K".
+	BodyLimit string
+	// Now returns the current time (tests pin it); default time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg Config
+	e   *echo.Echo
+}
+
+// New builds the API's routes and middleware.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.WeatherInterval <= 0 {
+		cfg.WeatherInterval = 2 * time.Hour
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "64K"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	s := &Server{cfg: cfg, e: e}
+
+	e.Use(middleware.RequestID())
+	e.Use(s.requestLog())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			cfg.Logger.ErrorContext(c.Request().Context(), "panic in handler", "path", c.Request().URL.Path,
+				"error", err, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(middleware.ContextTimeout(cfg.RequestTimeout))
+
+	for _, p := range []string{"/shipment", "/shipment/"} {
+		e.GET(p, s.listShipments)
+		e.POST(p, s.lookupShipment)
+	}
+	e.GET("/shipment/:carrier/:tracking_number", s.getShipment)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	return s
+}
+
+// ServeHTTP makes the API an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Echo exposes the router so other packages can add routes (the weather
+// status, metrics, docs).
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+func (s *Server) requestLog() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRequestID: true,
+		HandleError: true, // run the error handler first so the logged status is the sent one
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			s.cfg.Logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+				slog.String("method", v.Method), slog.String("path", v.URIPath),
+				slog.Int("status", v.Status), slog.Float64("duration_ms", float64(v.Latency.Microseconds())/1000),
+				slog.String("request_id", v.RequestID))
+			return nil
+		},
+	})
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only when every check passes, and names what is down
+// otherwise.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	checks := make(map[string]string, len(s.cfg.ReadyChecks))
+	var down []string
+	for _, ch := range s.cfg.ReadyChecks {
+		if err := ch.Fn(ctx); err != nil {
+			checks[ch.Name] = "down"
+			down = append(down, ch.Name)
+			s.cfg.Logger.WarnContext(ctx, "readiness check failed", "check", ch.Name, "error", err)
+			continue
+		}
+		checks[ch.Name] = "ok"
+	}
+	if len(down) > 0 {
+		p := problem(http.StatusServiceUnavailable, "not ready: "+strings.Join(down, ", ")+" not answering")
+		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+		return c.JSON(p.Status, struct {
+			*Problem
+			Checks map[string]string `json:"checks"`
+		}{p, checks})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+}

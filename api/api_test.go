@@ -1,0 +1,299 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/store/storetest"
+)
+
+// newServer serves the API over real HTTP on a seeded store of driver.
+func newServer(t *testing.T, driver string) (*httptest.Server, *store.Store) {
+	t.Helper()
+	st := storetest.Open(t, driver)
+	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{
+		Shipments:   st,
+		ReadyChecks: []api.Check{{Name: "database", Fn: st.Ping}},
+	}))
+	t.Cleanup(srv.Close)
+	return srv, st
+}
+
+func forEachDriver(t *testing.T, fn func(t *testing.T, base string, st *store.Store)) {
+	t.Helper()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			srv, st := newServer(t, d)
+			fn(t, srv.URL, st)
+		})
+	}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func do(t *testing.T, method, u, contentType, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func decode[T any](t *testing.T, r response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+	return v
+}
+
+func TestListShipments(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, base string, _ *store.Store) {
+		for _, path := range []string{"/shipment/", "/shipment"} {
+			r := do(t, "GET", base+path, "", "")
+			if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
+				t.Fatalf("GET %s = %d %s", path, r.status, r.header.Get("Content-Type"))
+			}
+			list := decode[[]api.ShipmentJSON](t, r)
+			articles := 0
+			for _, s := range list {
+				articles += len(s.Articles)
+				if s.Weather != nil {
+					t.Errorf("weather before any fetch: %+v", s.Weather)
+				}
+			}
+			if len(list) != 5 || articles != 9 {
+				t.Fatalf("GET %s: %d shipments, %d articles; want 5, 9", path, len(list), articles)
+			}
+			var raw []map[string]any
+			_ = json.Unmarshal(r.body, &raw)
+			for _, k := range []string{"tracking_number", "carrier", "status", "sender_address", "receiver_address", "articles", "weather", "created_at", "updated_at"} {
+				if _, ok := raw[0][k]; !ok {
+					t.Errorf("field %q missing from %v", k, raw[0])
+				}
+			}
+			if _, err := time.Parse(time.RFC3339, list[0].CreatedAt); err != nil || !strings.HasSuffix(list[0].CreatedAt, "Z") {
+				t.Errorf("created_at %q is not UTC RFC 3339", list[0].CreatedAt)
+			}
+		}
+	})
+}
+
+func TestListPaginationAndFilters(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, base string, _ *store.Store) {
+		var got []string
+		next := base + "/shipment/?limit=2"
+		for pages := 0; next != ""; pages++ {
+			if pages > 5 {
+				t.Fatal("pagination does not end")
+			}
+			r := do(t, "GET", next, "", "")
+			if r.status != 200 {
+				t.Fatalf("GET %s = %d %s", next, r.status, r.body)
+			}
+			for _, s := range decode[[]api.ShipmentJSON](t, r) {
+				got = append(got, s.Carrier)
+			}
+			next = ""
+			if link := r.header.Get("Link"); link != "" {
+				u := strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)
+				next = base + u
+			}
+		}
+		if strings.Join(got, ",") != "DHL,DPD,FedEx,GLS,UPS" {
+			t.Errorf("pages gave %v", got)
+		}
+		r := do(t, "GET", base+"/shipment/?carrier=fedex", "", "")
+		if list := decode[[]api.ShipmentJSON](t, r); len(list) != 1 || list[0].TrackingNumber != "TN12345681" {
+			t.Errorf("carrier filter: %s", r.body)
+		}
+		r = do(t, "GET", base+"/shipment/?status=delivery", "", "")
+		if list := decode[[]api.ShipmentJSON](t, r); len(list) != 1 || list[0].Carrier != "DPD" {
+			t.Errorf("status filter: %s", r.body)
+		}
+		for _, q := range []string{"limit=0", "limit=1001", "limit=abc", "cursor=%21%21"} {
+			r := do(t, "GET", base+"/shipment/?"+q, "", "")
+			assertProblem(t, r, 400)
+		}
+	})
+}
+
+func TestLookup(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, base string, _ *store.Store) {
+		tests := []struct {
+			name, method, path, ctype, body string
+			status                          int
+		}{
+			{"json", "POST", "/shipment/", "application/json", `{"tracking_number":"TN12345678","carrier":"DHL"}`, 200},
+			{"json no slash, carrier any case", "POST", "/shipment", "application/json; charset=utf-8", `{"tracking_number":"TN12345678","carrier":"dhl"}`, 200},
+			{"form", "POST", "/shipment/", "application/x-www-form-urlencoded", "tracking_number=TN12345678&carrier=DHL", 200},
+			{"path", "GET", "/shipment/DHL/TN12345678", "", "", 200},
+			{"path lower", "GET", "/shipment/dhl/TN12345678", "", "", 200},
+			{"unknown", "POST", "/shipment/", "application/json", `{"tracking_number":"TN00000000","carrier":"DHL"}`, 404},
+			{"unknown path", "GET", "/shipment/DHL/NOPE", "", "", 404},
+			{"missing carrier", "POST", "/shipment/", "application/json", `{"tracking_number":"TN12345678"}`, 400},
+			{"blank tracking", "POST", "/shipment/", "application/json", `{"tracking_number":"  ","carrier":"DHL"}`, 400},
+			{"number field", "POST", "/shipment/", "application/json", `{"tracking_number":12345678,"carrier":"DHL"}`, 400},
+			{"malformed json", "POST", "/shipment/", "application/json", `{"tracking_number":`, 400},
+			{"array json", "POST", "/shipment/", "application/json", `[1,2]`, 400},
+			{"empty body", "POST", "/shipment/", "application/json", ``, 400},
+			{"missing form field", "POST", "/shipment/", "application/x-www-form-urlencoded", "carrier=DHL", 400},
+			{"xml", "POST", "/shipment/", "application/xml", `<x/>`, 415},
+			{"no content type", "POST", "/shipment/", "", `{"tracking_number":"TN12345678","carrier":"DHL"}`, 415},
+			{"put", "PUT", "/shipment/", "application/json", `{}`, 405},
+			{"delete", "DELETE", "/shipment", "", ``, 405},
+			{"huge", "POST", "/shipment/", "application/json", `{"tracking_number":"` + strings.Repeat("A", 100<<10) + `"}`, 413},
+			{"long field", "POST", "/shipment/", "application/json", `{"tracking_number":"` + strings.Repeat("A", 65) + `","carrier":"DHL"}`, 400},
+			{"sql injection", "POST", "/shipment/", "application/json", `{"tracking_number":"' OR '1'='1","carrier":"DHL' --"}`, 404},
+		}
+		for _, tt := range tests {
+			r := do(t, tt.method, base+tt.path, tt.ctype, tt.body)
+			if r.status != tt.status {
+				t.Errorf("%s: status %d, want %d: %s", tt.name, r.status, tt.status, r.body)
+				continue
+			}
+			if tt.status != 200 {
+				p := assertProblem(t, r, tt.status)
+				if tt.status == 400 && p.Detail == "" {
+					t.Errorf("%s: 400 without detail", tt.name)
+				}
+				continue
+			}
+			s := decode[api.ShipmentJSON](t, r)
+			if s.TrackingNumber != "TN12345678" || s.Carrier != "DHL" || len(s.Articles) != 2 || s.Articles[0].Price != "800.00" {
+				t.Errorf("%s: got %s", tt.name, r.body)
+			}
+		}
+		r := do(t, "POST", base+"/shipment/", "application/json", `{"carrier":"DHL"}`)
+		if p := assertProblem(t, r, 400); len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "tracking_number" {
+			t.Errorf("missing field not named: %s", r.body)
+		}
+	})
+}
+
+func assertProblem(t *testing.T, r response, status int) api.Problem {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json", ct)
+	}
+	p := decode[api.Problem](t, r)
+	if p.Status != status || p.Title == "" {
+		t.Errorf("problem body %s", r.body)
+	}
+	return p
+}
+
+// failing is a store whose every call fails in a chosen way.
+type failing struct{ err error }
+
+func (f failing) List(context.Context, store.ListParams) (store.Page, error) {
+	return store.Page{}, f.err
+}
+func (f failing) Get(context.Context, string, string) (store.Shipment, error) {
+	if f.err == nil {
+		panic("boom: internal detail")
+	}
+	return store.Shipment{}, f.err
+}
+
+func TestErrorsDoNotLeak(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"internal", errors.New("pq: password=secret relation xyz"), 500},
+		{"unavailable", store.ErrUnavailable, 503},
+		{"panic", nil, 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(api.New(api.Config{Shipments: failing{tt.err}}))
+			defer srv.Close()
+			r := do(t, "GET", srv.URL+"/shipment/DHL/TN1", "", "")
+			assertProblem(t, r, tt.status)
+			if strings.Contains(string(r.body), "secret") || strings.Contains(string(r.body), "boom") {
+				t.Errorf("internals leaked: %s", r.body)
+			}
+			// The process survived: the next request is served.
+			if r := do(t, "GET", srv.URL+"/healthz", "", ""); r.status != 200 {
+				t.Errorf("healthz after failure = %d", r.status)
+			}
+		})
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	t.Parallel()
+	down := errors.New("dial tcp: connection refused")
+	srv := httptest.NewServer(api.New(api.Config{Shipments: failing{}, ReadyChecks: []api.Check{
+		{Name: "database", Fn: func(context.Context) error { return nil }},
+		{Name: "queue", Fn: func(context.Context) error { return down }},
+	}}))
+	defer srv.Close()
+	r := do(t, "GET", srv.URL+"/readyz", "", "")
+	p := assertProblem(t, r, 503)
+	if !strings.Contains(p.Detail, "queue") || strings.Contains(p.Detail, "database") {
+		t.Errorf("detail %q should name only the queue", p.Detail)
+	}
+	forEachDriver(t, func(t *testing.T, base string, _ *store.Store) {
+		if r := do(t, "GET", base+"/readyz", "", ""); r.status != 200 {
+			t.Errorf("readyz = %d %s", r.status, r.body)
+		}
+		if r := do(t, "GET", base+"/healthz", "", ""); r.status != 200 {
+			t.Errorf("healthz = %d", r.status)
+		}
+	})
+}
+
+func TestPathEscapes(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, base string, _ *store.Store) {
+		for _, p := range []string{"/shipment/DHL/" + url.PathEscape("TN12345678' OR 1=1 --"), "/shipment/%2e%2e/TN12345678", "/shipment/DHL/TN12345678/extra"} {
+			r := do(t, "GET", base+p, "", "")
+			if r.status != 404 && r.status != 400 {
+				t.Errorf("GET %s = %d %s", p, r.status, r.body)
+			}
+		}
+	})
+}

@@ -1,0 +1,192 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shiptrack/shiptrack/store"
+)
+
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+	// maxKeyLen bounds carrier and tracking number: longer is never real.
+	maxKeyLen = 64
+)
+
+// listShipments serves GET /shipment/: one keyset-paginated page, with a
+// Link header to the next page when more remain.
+func (s *Server) listShipments(c echo.Context) error {
+	q := c.QueryParams()
+	p := store.ListParams{Limit: defaultLimit, Cursor: q.Get("cursor"), Carrier: q.Get("carrier"), Status: q.Get("status")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return invalid(InvalidParam{Name: "limit", Reason: "must be a whole number from 1 to 1000"})
+		}
+		p.Limit = n
+	}
+	for _, f := range []struct{ name, v string }{{"carrier", p.Carrier}, {"status", p.Status}} {
+		if len(f.v) > maxKeyLen {
+			return invalid(InvalidParam{Name: f.name, Reason: "longer than 64 characters"})
+		}
+	}
+	page, err := s.cfg.Shipments.List(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	out := make([]ShipmentJSON, len(page.Shipments))
+	for i, sh := range page.Shipments {
+		out[i] = toJSON(sh, now, s.cfg.WeatherInterval)
+	}
+	if page.NextCursor != "" {
+		next := url.Values{}
+		next.Set("limit", strconv.Itoa(p.Limit))
+		next.Set("cursor", page.NextCursor)
+		if p.Carrier != "" {
+			next.Set("carrier", p.Carrier)
+		}
+		if p.Status != "" {
+			next.Set("status", p.Status)
+		}
+		c.Response().Header().Set("Link", "<"+c.Request().URL.Path+"?"+next.Encode()+`>; rel="next"`)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// getShipment serves GET /shipment/{carrier}/{tracking_number}.
+func (s *Server) getShipment(c echo.Context) error {
+	carrier, err1 := url.PathUnescape(c.Param("carrier"))
+	tn, err2 := url.PathUnescape(c.Param("tracking_number"))
+	if err1 != nil || err2 != nil {
+		return invalid(InvalidParam{Name: "path", Reason: "malformed escape"})
+	}
+	return s.respondShipment(c, lookup{Carrier: carrier, TrackingNumber: tn})
+}
+
+// lookup is the body of POST /shipment/.
+type lookup struct {
+	TrackingNumber string `json:"tracking_number" form:"tracking_number"`
+	Carrier        string `json:"carrier" form:"carrier"`
+}
+
+// lookupShipment serves POST /shipment/ with a JSON or form body.
+func (s *Server) lookupShipment(c echo.Context) error {
+	l, err := decodeLookup(c.Request())
+	if err != nil {
+		return err
+	}
+	return s.respondShipment(c, l)
+}
+
+func (s *Server) respondShipment(c echo.Context, l lookup) error {
+	l.Carrier = strings.TrimSpace(l.Carrier)
+	l.TrackingNumber = strings.TrimSpace(l.TrackingNumber)
+	var bad []InvalidParam
+	for _, f := range []struct{ name, v string }{{"tracking_number", l.TrackingNumber}, {"carrier", l.Carrier}} {
+		switch {
+		case f.v == "":
+			bad = append(bad, InvalidParam{Name: f.name, Reason: "is required"})
+		case len(f.v) > maxKeyLen:
+			bad = append(bad, InvalidParam{Name: f.name, Reason: "longer than 64 characters"})
+		}
+	}
+	if len(bad) > 0 {
+		return invalid(bad...)
+	}
+	sh, err := s.cfg.Shipments.Get(c.Request().Context(), l.Carrier, l.TrackingNumber)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toJSON(sh, s.cfg.Now(), s.cfg.WeatherInterval))
+}
+
+// decodeLookup reads a lookup from a JSON, urlencoded or multipart body.
+// Every failure is a *Problem naming what is wrong.
+func decodeLookup(r *http.Request) (lookup, error) {
+	ct := r.Header.Get(echo.HeaderContentType)
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		mt = ""
+	}
+	switch mt {
+	case echo.MIMEApplicationJSON:
+		return decodeJSONLookup(r.Body)
+	case echo.MIMEApplicationForm, echo.MIMEMultipartForm:
+		if err := r.ParseMultipartForm(64 << 10); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			if isTooLarge(err) {
+				return lookup{}, problem(http.StatusRequestEntityTooLarge, "request body too large")
+			}
+			return lookup{}, invalid(InvalidParam{Name: "body", Reason: "malformed form body"})
+		}
+		return lookup{TrackingNumber: r.FormValue("tracking_number"), Carrier: r.FormValue("carrier")}, nil
+	default:
+		p := problem(http.StatusUnsupportedMediaType,
+			"send the lookup as application/json or application/x-www-form-urlencoded")
+		return lookup{}, p
+	}
+}
+
+func decodeJSONLookup(body io.Reader) (lookup, error) {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		if isTooLarge(err) {
+			return lookup{}, problem(http.StatusRequestEntityTooLarge, "request body too large")
+		}
+		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "could not be read"})
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "empty; send a JSON object with tracking_number and carrier"})
+	}
+	// Decode into raw fields first so a wrong type names its field.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "malformed JSON: " + jsonReason(err)})
+	}
+	var l lookup
+	var bad []InvalidParam
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"tracking_number", &l.TrackingNumber}, {"carrier", &l.Carrier}} {
+		v, ok := fields[f.name]
+		if !ok || string(v) == "null" {
+			continue // reported as missing later
+		}
+		if err := json.Unmarshal(v, f.dst); err != nil {
+			bad = append(bad, InvalidParam{Name: f.name, Reason: "must be a string"})
+		}
+	}
+	if len(bad) > 0 {
+		return lookup{}, invalid(bad...)
+	}
+	return l, nil
+}
+
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		return "expected a JSON object"
+	}
+	return "could not be parsed"
+}
+
+func isTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	var he *echo.HTTPError
+	return errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge)
+}

@@ -1,0 +1,235 @@
+// Command shiptrack serves the shipment-tracking API: shipments with their
+// articles and the current weather at the receiver's location.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/store"
+)
+
+const usage = `shiptrack: shipment tracking API with receiver weather.
+
+Usage:
+  shiptrack [--config PATH] [serve]      run the HTTP API and the weather jobs (default)
+  shiptrack [--config PATH] import FILE  import shipments from a CSV file
+  shiptrack [--config PATH] healthcheck  exit 0 when the local server answers /healthz
+  shiptrack --help                       show this help
+
+Settings come from config.yaml (or --config PATH) and SHIPTRACK_* environment
+variables; config.yaml documents each one.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "shiptrack:", err)
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError is a wrong command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// run is the whole program; ctx is cancelled on SIGINT/SIGTERM.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("shiptrack", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", "", "config file (default ./config.yaml when present)")
+	help := fs.Bool("help", false, "show help")
+	fs.BoolVar(help, "h", false, "show help")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error() + "\n" + usage}
+	}
+	if *help {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cmd, rest := "serve", fs.Args()
+	if len(rest) > 0 {
+		cmd, rest = rest[0], rest[1:]
+	}
+	if cmd == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	path := *configPath
+	if path == "" {
+		path = getenv("SHIPTRACK_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat("config.yaml"); err == nil {
+			path = "config.yaml"
+		}
+	}
+	cfg, err := loadConfig(path, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	switch cmd {
+	case "serve":
+		if len(rest) > 0 {
+			return usageError{"serve takes no arguments\n" + usage}
+		}
+		return serve(ctx, cfg, log, nil)
+	case "import":
+		if len(rest) != 1 {
+			return usageError{"import needs exactly one FILE.csv\n" + usage}
+		}
+		return importFile(ctx, cfg, rest[0], stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
+	}
+	return usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
+}
+
+// serve runs the API until ctx is cancelled, then shuts down in order:
+// stop accepting and finish requests, then close the database. ready, when
+// not nil, receives the listening address.
+func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("database ready", "driver", st.Driver())
+	if cfg.Seed {
+		res, did, err := st.SeedIfEmpty(ctx)
+		if err != nil {
+			return err
+		}
+		if did {
+			log.Info("seeded empty database", "shipments", res.Shipments, "articles", res.Articles)
+		}
+	}
+
+	srv := api.New(api.Config{
+		Shipments:       st,
+		Logger:          log,
+		ReadyChecks:     []api.Check{{Name: "database", Fn: st.Ping}},
+		WeatherInterval: cfg.Weather.Interval,
+		RequestTimeout:  cfg.HTTP.RequestTimeout,
+		BodyLimit:       cfg.HTTP.BodyLimit,
+	})
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// importFile loads one CSV file in a single transaction.
+func importFile(ctx context.Context, cfg config, path string, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	res, err := st.ImportCSV(ctx, f)
+	if err != nil {
+		return fmt.Errorf("import %s: %w (nothing was written)", path, err)
+	}
+	fmt.Fprintf(stdout, "imported %s: %d shipments (%d new, %d changed), %d articles, %d new locations in %s\n",
+		path, res.Shipments, res.Created, res.Updated, res.Articles, len(res.NewLocations), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// healthcheck asks the local server's /healthz; the container HEALTHCHECK
+// uses it because the image has no shell or curl.
+func healthcheck(ctx context.Context, cfg config) error {
+	_, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("healthcheck: listen address %q: %w", cfg.Listen, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// newLogger logs JSON when stderr is not a terminal (a service), text on a
+// terminal (a person).
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	text := cfg.LogFormat == "text"
+	if cfg.LogFormat == "auto" {
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				text = true
+			}
+		}
+	}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiptrack/shiptrack/store/storetest"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigFileDocumentsDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := loadConfig("config.yaml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := defaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("config.yaml differs from the defaults:\n got %+v\nwant %+v", got, want)
+	}
+	// Every setting appears in config.yaml with its environment variable.
+	raw, _ := os.ReadFile("config.yaml")
+	for _, s := range got.settings() {
+		if !strings.Contains(string(raw), s.env) {
+			t.Errorf("config.yaml does not mention %s", s.env)
+		}
+	}
+}
+
+func TestConfigEnvOverrides(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig("config.yaml", env(map[string]string{
+		"SHIPTRACK_LISTEN":           ":9999",
+		"SHIPTRACK_DATABASE_URL":     "postgres://postgres@127.0.0.1:5432/x",
+		"SHIPTRACK_SEED":             "false",
+		"SHIPTRACK_WEATHER_INTERVAL": "30m",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":9999" || c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/x" || c.Seed || c.Weather.Interval != 30*time.Minute {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+}
+
+func TestConfigBadValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"bad db url", map[string]string{"SHIPTRACK_DATABASE_URL": "mysql://x"}, "", "SHIPTRACK_DATABASE_URL"},
+		{"bad bool", map[string]string{"SHIPTRACK_SEED": "maybe"}, "", "SHIPTRACK_SEED"},
+		{"bad duration", map[string]string{"SHIPTRACK_WEATHER_INTERVAL": "often"}, "", "SHIPTRACK_WEATHER_INTERVAL"},
+		{"bad workers", map[string]string{"SHIPTRACK_WEATHER_WORKERS": "0"}, "", "SHIPTRACK_WEATHER_WORKERS"},
+		{"bad provider", map[string]string{"SHIPTRACK_WEATHER_PROVIDER": "acme"}, "", "SHIPTRACK_WEATHER_PROVIDER"},
+		{"bad body limit", map[string]string{"SHIPTRACK_HTTP_BODY_LIMIT": "lots"}, "", "SHIPTRACK_HTTP_BODY_LIMIT"},
+		{"bad log level", map[string]string{"SHIPTRACK_LOG_LEVEL": "loud"}, "", "SHIPTRACK_LOG_LEVEL"},
+		{"unknown key in file", nil, "listen: :1\nlisten_port: 2\n", `"listen_port"`},
+		{"bad value in file", nil, "http:\n  read_timeout: soon\n", "http.read_timeout"},
+		{"bad yaml", nil, "listen: [\n", "config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.file != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := loadConfig(path, env(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunHelpAndUsage(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, env(nil), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"serve", "import", "healthcheck"} {
+		if !strings.Contains(out.String(), cmd) {
+			t.Errorf("help does not list %s", cmd)
+		}
+	}
+	for _, args := range [][]string{{"frobnicate"}, {"import"}, {"--nope"}} {
+		err := run(context.Background(), args, env(nil), io.Discard, io.Discard)
+		if _, ok := err.(usageError); !ok {
+			t.Errorf("run(%v) = %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestImportCommand(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := env(map[string]string{"SHIPTRACK_DATABASE_URL": storetest.URL(t, d), "SHIPTRACK_LOG_LEVEL": "error"})
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"import", "store/testdata/bad_row.csv"}, e, &out, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "article_quantity") {
+				t.Fatalf("bad file: err = %v, want line 3 column article_quantity", err)
+			}
+			if err := run(context.Background(), []string{"import", "store/testdata/seed.csv"}, e, &out, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "5 shipments (5 new, 0 changed), 9 articles") {
+				t.Errorf("output %q", out.String())
+			}
+			if err := run(context.Background(), []string{"import", "no-such-file.csv"}, e, io.Discard, io.Discard); err == nil {
+				t.Error("missing file imported")
+			}
+		})
+	}
+}
+
+// TestServeSeedsAndShutsDown starts the real server on each database,
+// reads the seed over HTTP and stops it as SIGTERM would.
+func TestServeSeedsAndShutsDown(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig("config.yaml", env(map[string]string{
+				"SHIPTRACK_DATABASE_URL": storetest.URL(t, d), "SHIPTRACK_LISTEN": "127.0.0.1:0",
+				"SHIPTRACK_WEATHER_PROVIDER": "off",
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			ready := make(chan string, 1)
+			done := make(chan error, 1)
+			go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
+			var addr string
+			select {
+			case addr = <-ready:
+			case err := <-done:
+				t.Fatalf("serve: %v", err)
+			case <-time.After(30 * time.Second):
+				t.Fatal("server did not start")
+			}
+			resp, err := http.Get("http://" + addr + "/shipment/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var list []struct {
+				Articles []json.RawMessage `json:"articles"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&list)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, s := range list {
+				n += len(s.Articles)
+			}
+			if len(list) != 5 || n != 9 {
+				t.Errorf("%d shipments, %d articles; want 5, 9", len(list), n)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("shutdown: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("server did not stop")
+			}
+		})
+	}
+}

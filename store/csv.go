@@ -1,0 +1,149 @@
+package store
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// ShipmentInput is one shipment as read from an import file.
+type ShipmentInput struct {
+	Line            int // line of its first row, for messages
+	TrackingNumber  string
+	Carrier         string
+	Status          string
+	SenderAddress   string
+	ReceiverAddress string
+	Articles        []Article
+}
+
+// ImportError names the line and column of a bad CSV row.
+type ImportError struct {
+	Line   int
+	Column string
+	Err    error
+}
+
+func (e *ImportError) Error() string {
+	if e.Column == "" {
+		return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+	}
+	return fmt.Sprintf("line %d: column %s: %v", e.Line, e.Column, e.Err)
+}
+
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// Errors wrapped by ImportError.
+var (
+	ErrMissingValue = errors.New("missing value")
+	ErrBadNumber    = errors.New("not a positive whole number")
+	ErrConflict     = errors.New("differs from an earlier row of the same shipment")
+)
+
+// csvColumns are the columns of an import file, in the seed's order; the
+// header may list them in any order.
+var csvColumns = []string{
+	"tracking_number", "carrier", "sender_address", "receiver_address",
+	"article_name", "article_quantity", "article_price", "sku", "status",
+}
+
+// ParseCSV reads a whole import file and validates every row before
+// anything is written, so a bad row can abort the import cleanly. Rows with
+// the same carrier (any case) and tracking number form one shipment.
+func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, &ImportError{Line: 1, Err: errors.New("empty file: no header")}
+	}
+	if err != nil {
+		return nil, csvError(err)
+	}
+	col := make(map[string]int, len(header))
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		col[h] = i
+	}
+	idx := make([]int, len(csvColumns))
+	for i, name := range csvColumns {
+		j, ok := col[name]
+		if !ok {
+			return nil, &ImportError{Line: 1, Column: name, Err: errors.New("missing from header")}
+		}
+		idx[i] = j
+	}
+
+	var out []ShipmentInput
+	byKey := make(map[string]int)
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, csvError(err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line
+		}
+		v := make([]string, len(csvColumns))
+		for i, j := range idx {
+			if j >= len(rec) {
+				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
+			}
+			v[i] = strings.TrimSpace(rec[j])
+		}
+		for _, i := range []int{0, 1, 3, 4, 5, 6, 8} { // sender and SKU may be blank
+			if v[i] == "" {
+				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
+			}
+		}
+		qty, err := strconv.Atoi(v[5])
+		if err != nil || qty <= 0 {
+			return nil, &ImportError{Line: line, Column: "article_quantity", Err: fmt.Errorf("%q: %w", v[5], ErrBadNumber)}
+		}
+		price, err := ParseMoney(v[6])
+		if err != nil {
+			return nil, &ImportError{Line: line, Column: "article_price", Err: err}
+		}
+		art := Article{Name: v[4], Quantity: qty, Price: price, SKU: v[7]}
+		key := CarrierKey(v[1]) + "\x00" + v[0]
+		if k, ok := byKey[key]; ok {
+			s := &out[k]
+			for _, c := range []struct {
+				name, got, want string
+			}{{"sender_address", v[2], s.SenderAddress}, {"receiver_address", v[3], s.ReceiverAddress}, {"status", v[8], s.Status}} {
+				if c.got != c.want {
+					return nil, &ImportError{Line: line, Column: c.name, Err: fmt.Errorf("%q %w (line %d)", c.got, ErrConflict, s.Line)}
+				}
+			}
+			s.Articles = append(s.Articles, art)
+			continue
+		}
+		byKey[key] = len(out)
+		out = append(out, ShipmentInput{
+			Line: line, TrackingNumber: v[0], Carrier: v[1], SenderAddress: v[2],
+			ReceiverAddress: v[3], Status: v[8], Articles: []Article{art},
+		})
+	}
+}
+
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &ImportError{Line: pe.Line, Err: pe.Err}
+	}
+	return fmt.Errorf("read csv: %w", err)
+}
+
+// CarrierKey is the case-insensitive form of a carrier name: "dhl" finds
+// "DHL".
+func CarrierKey(carrier string) string {
+	return strings.ToLower(strings.TrimSpace(carrier))
+}

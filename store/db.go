@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Store reads and writes shiptrack's data through GORM. It is safe for
+// concurrent use.
+type Store struct {
+	db     *gorm.DB
+	driver string // "sqlite" or "postgres"
+}
+
+// Open connects to the database named by url ("sqlite:PATH" or
+// "postgres://...") and migrates the schema.
+func Open(ctx context.Context, url string) (*Store, error) {
+	var (
+		dial   gorm.Dialector
+		driver string
+	)
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		dial, driver = postgres.Open(url), "postgres"
+	case strings.HasPrefix(url, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+		if path == "" {
+			return nil, errors.New("store: sqlite URL has no file path")
+		}
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		// WAL lets readers run beside the weather workers' writes;
+		// immediate transactions and a busy timeout make writers queue
+		// instead of failing with "database is locked".
+		dial, driver = sqlite.Open(path+sep+"_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL"), "sqlite"
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL %q (want sqlite:PATH or postgres://...)", redactURL(url))
+	}
+	db, err := gorm.Open(dial, &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", driver, wrapUnavailable(err))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(20)
+	sqlDB.SetMaxIdleConns(20)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, driver: driver}
+	if err := s.migrate(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database connections.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Driver names the database in use: "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.driver }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", wrapUnavailable(err))
+	}
+	return nil
+}
+
+type locationRow struct {
+	ID         uint64 `gorm:"primaryKey"`
+	Key        string `gorm:"size:400;not null;uniqueIndex:ux_locations_key"`
+	PostalCode string `gorm:"size:32;not null"`
+	City       string `gorm:"size:200;not null"`
+	Country    string `gorm:"size:200;not null"`
+	CreatedAt  time.Time
+}
+
+func (locationRow) TableName() string { return "locations" }
+
+type shipmentRow struct {
+	ID             uint64 `gorm:"primaryKey"`
+	CarrierKey     string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:1;index:ix_shipments_status,priority:2"`
+	TrackingNumber string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:2;index:ix_shipments_status,priority:3"`
+	Carrier        string `gorm:"size:64;not null"`
+	Status         string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
+	SenderAddress  string `gorm:"size:500;not null"`
+	// ReceiverAddress is named "receiver_address" by GORM's naming.
+	ReceiverAddress string  `gorm:"size:500;not null"`
+	LocationID      *uint64 `gorm:"index:ix_shipments_location"`
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+func (shipmentRow) TableName() string { return "shipments" }
+
+type articleRow struct {
+	ID         uint64 `gorm:"primaryKey"`
+	ShipmentID uint64 `gorm:"not null;index:ix_articles_shipment,priority:1"`
+	Position   int    `gorm:"not null;index:ix_articles_shipment,priority:2"`
+	Name       string `gorm:"size:300;not null"`
+	Quantity   int    `gorm:"not null"`
+	PriceCents int64  `gorm:"not null"`
+	SKU        string `gorm:"column:sku;size:100;not null"`
+}
+
+func (articleRow) TableName() string { return "articles" }
+
+type weatherRow struct {
+	LocationID    uint64 `gorm:"primaryKey;autoIncrement:false"`
+	Query         string `gorm:"size:400;not null;default:''"`
+	TemperatureC  float64
+	Condition     string `gorm:"size:200;not null;default:''"`
+	ConditionCode string `gorm:"size:32;not null;default:''"`
+	Humidity      int
+	WindKph       float64
+	ObservedAt    *time.Time
+	FetchedAt     *time.Time `gorm:"index:ix_weather_fetched"`
+	Provider      string     `gorm:"size:32;not null;default:''"`
+	LastError     string     `gorm:"size:1000;not null;default:''"`
+	LastAttemptAt *time.Time
+	// NextAttemptAt holds a location back after a permanent failure
+	// (unknown to the provider) so it does not burn quota every run.
+	NextAttemptAt *time.Time
+	// ClaimOwner and ClaimedUntil make "one provider call per location per
+	// interval" a property of the data: a worker fetches only after it won
+	// the conditional update that sets them.
+	ClaimOwner   string `gorm:"size:100;not null;default:''"`
+	ClaimedUntil *time.Time
+}
+
+func (weatherRow) TableName() string { return "weather" }
+
+type budgetRow struct {
+	Day      string `gorm:"primaryKey;size:10"`
+	Provider string `gorm:"primaryKey;size:32"`
+	Calls    int64  `gorm:"not null"`
+}
+
+func (budgetRow) TableName() string { return "provider_budget" }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if err := s.db.WithContext(ctx).AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}); err != nil {
+		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
+	}
+	return nil
+}
+
+// wrapUnavailable marks connection failures with ErrUnavailable so the API
+// can answer 503 instead of 500.
+func wrapUnavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var (
+		netErr  net.Error
+		connErr *pgconn.ConnectError
+	)
+	if errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) ||
+		strings.Contains(err.Error(), "bad connection") || strings.Contains(err.Error(), "conn closed") {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// redactURL drops the password from a database URL for messages.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	userinfo := u[scheme+3 : at]
+	if user, _, ok := strings.Cut(userinfo, ":"); ok {
+		return u[:scheme+3] + user + ":REDACTED" + u[at:]
+	}
+	return u
+}

@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// importBatch bounds the rows per statement: well under SQLite's and
+// PostgreSQL's limits on bound parameters.
+const importBatch = 1000
+
+// ImportResult says what an import changed.
+type ImportResult struct {
+	Shipments int // shipments in the file
+	Articles  int // article rows in the file
+	Created   int // shipments that were new
+	Updated   int // shipments whose fields or articles changed
+	// NewLocations are the locations this import created; their weather is
+	// due at once.
+	NewLocations []uint64
+}
+
+// ImportCSV parses r completely, then writes it in one transaction: a bad
+// row writes nothing.
+func (s *Store) ImportCSV(ctx context.Context, r io.Reader) (ImportResult, error) {
+	in, err := ParseCSV(r)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	return s.Import(ctx, in)
+}
+
+// Import upserts shipments by (carrier, tracking number) in one
+// transaction; a shipment's articles are replaced by the input's. Rows that
+// did not change are not written, so importing the same file twice changes
+// nothing, updated_at included.
+func (s *Store) Import(ctx context.Context, in []ShipmentInput) (ImportResult, error) {
+	res := ImportResult{Shipments: len(in)}
+	for _, si := range in {
+		res.Articles += len(si.Articles)
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		locIDs, created, err := upsertLocations(tx, in)
+		if err != nil {
+			return err
+		}
+		res.NewLocations = created
+		for start := 0; start < len(in); start += importBatch {
+			end := min(start+importBatch, len(in))
+			c, u, err := upsertShipments(tx, in[start:end], locIDs)
+			if err != nil {
+				return err
+			}
+			res.Created += c
+			res.Updated += u
+		}
+		return nil
+	})
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("store: import: %w", wrapUnavailable(err))
+	}
+	return res, nil
+}
+
+// upsertLocations returns the id of every parsed receiver location by key,
+// creating the missing ones.
+func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint64, error) {
+	want := make(map[string]Location)
+	for _, si := range in {
+		if l, ok := ParseLocation(si.ReceiverAddress); ok {
+			want[l.key()] = l
+		}
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	ids := make(map[string]uint64, len(want))
+	var created []uint64
+	for start := 0; start < len(keys); start += importBatch {
+		batch := keys[start:min(start+importBatch, len(keys))]
+		var have []locationRow
+		if err := tx.Select("id", "key").Where("key IN ?", batch).Find(&have).Error; err != nil {
+			return nil, nil, err
+		}
+		for _, r := range have {
+			ids[r.Key] = r.ID
+		}
+		var rows []locationRow
+		for _, k := range batch {
+			if _, ok := ids[k]; !ok {
+				l := want[k]
+				rows = append(rows, locationRow{Key: k, PostalCode: l.PostalCode, City: l.City, Country: l.Country})
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		if err := tx.Create(&rows).Error; err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rows {
+			ids[r.Key] = r.ID
+			created = append(created, r.ID)
+		}
+	}
+	return ids, created, nil
+}
+
+func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint64) (created, updated int, err error) {
+	tns := make([]string, len(batch))
+	for i, si := range batch {
+		tns[i] = si.TrackingNumber
+	}
+	var existing []shipmentRow
+	if err := tx.Where("tracking_number IN ?", tns).Find(&existing).Error; err != nil {
+		return 0, 0, err
+	}
+	byKey := make(map[string]*shipmentRow, len(existing))
+	ids := make([]uint64, 0, len(existing))
+	for i := range existing {
+		r := &existing[i]
+		byKey[r.CarrierKey+"\x00"+r.TrackingNumber] = r
+		ids = append(ids, r.ID)
+	}
+	oldArticles := make(map[uint64][]Article, len(ids))
+	if len(ids) > 0 {
+		var arts []articleRow
+		if err := tx.Where("shipment_id IN ?", ids).Order("shipment_id, position").Find(&arts).Error; err != nil {
+			return 0, 0, err
+		}
+		for _, a := range arts {
+			oldArticles[a.ShipmentID] = append(oldArticles[a.ShipmentID], a.article())
+		}
+	}
+
+	var (
+		newRows   []shipmentRow
+		newInputs []ShipmentInput
+		replaced  []uint64
+		articles  []articleRow
+	)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, si := range batch {
+		row := shipmentRow{
+			CarrierKey: CarrierKey(si.Carrier), TrackingNumber: si.TrackingNumber,
+			Carrier: si.Carrier, Status: si.Status, SenderAddress: si.SenderAddress,
+			ReceiverAddress: si.ReceiverAddress,
+		}
+		if l, ok := ParseLocation(si.ReceiverAddress); ok {
+			id := locIDs[l.key()]
+			row.LocationID = &id
+		}
+		old, ok := byKey[row.CarrierKey+"\x00"+row.TrackingNumber]
+		if !ok {
+			row.CreatedAt, row.UpdatedAt = now, now
+			newRows = append(newRows, row)
+			newInputs = append(newInputs, si)
+			continue
+		}
+		sameArticles := equalArticles(oldArticles[old.ID], si.Articles)
+		if sameRow(old, &row) && sameArticles {
+			continue
+		}
+		updated++
+		if err := tx.Model(&shipmentRow{}).Where("id = ?", old.ID).Updates(map[string]any{
+			"carrier": row.Carrier, "status": row.Status, "sender_address": row.SenderAddress,
+			"receiver_address": row.ReceiverAddress, "location_id": row.LocationID, "updated_at": now,
+		}).Error; err != nil {
+			return 0, 0, err
+		}
+		if !sameArticles {
+			replaced = append(replaced, old.ID)
+			articles = appendArticleRows(articles, old.ID, si.Articles)
+		}
+	}
+	if len(newRows) > 0 {
+		// RETURNING fills the ids on both SQLite and PostgreSQL.
+		if err := tx.Clauses(clause.Returning{Columns: []clause.Column{{Name: "id"}}}).Create(&newRows).Error; err != nil {
+			return 0, 0, err
+		}
+		for i, r := range newRows {
+			articles = appendArticleRows(articles, r.ID, newInputs[i].Articles)
+		}
+	}
+	if len(replaced) > 0 {
+		if err := tx.Where("shipment_id IN ?", replaced).Delete(&articleRow{}).Error; err != nil {
+			return 0, 0, err
+		}
+	}
+	if len(articles) > 0 {
+		if err := tx.CreateInBatches(&articles, importBatch).Error; err != nil {
+			return 0, 0, err
+		}
+	}
+	return len(newRows), updated, nil
+}
+
+func sameRow(a, b *shipmentRow) bool {
+	sameLoc := (a.LocationID == nil) == (b.LocationID == nil) &&
+		(a.LocationID == nil || *a.LocationID == *b.LocationID)
+	return sameLoc && a.Carrier == b.Carrier && a.Status == b.Status &&
+		a.SenderAddress == b.SenderAddress && a.ReceiverAddress == b.ReceiverAddress
+}
+
+func equalArticles(a, b []Article) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func appendArticleRows(dst []articleRow, shipmentID uint64, arts []Article) []articleRow {
+	for i, a := range arts {
+		dst = append(dst, articleRow{
+			ShipmentID: shipmentID, Position: i, Name: a.Name,
+			Quantity: a.Quantity, PriceCents: int64(a.Price), SKU: a.SKU,
+		})
+	}
+	return dst
+}
+
+func (a articleRow) article() Article {
+	return Article{Name: a.Name, Quantity: a.Quantity, Price: Money(a.PriceCents), SKU: a.SKU}
+}

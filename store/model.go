@@ -1,0 +1,69 @@
+// Package store holds shiptrack's domain types (shipments, articles,
+// locations and their weather) and persists them with GORM on SQLite or
+// PostgreSQL.
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors returned by the store; check them with errors.Is.
+var (
+	// ErrNotFound means no row matched the lookup.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidCursor means a pagination cursor could not be decoded.
+	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrUnavailable means the database did not answer.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Shipment is one parcel, identified by (carrier, tracking number).
+type Shipment struct {
+	TrackingNumber  string
+	Carrier         string
+	Status          string
+	SenderAddress   string
+	ReceiverAddress string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Articles        []Article
+	// Location is the receiver's parsed location, nil when the receiver
+	// address could not be parsed.
+	Location *Location
+	// Weather is the last weather known at Location, nil when never fetched.
+	Weather *Weather
+}
+
+// Article is one line of a shipment.
+type Article struct {
+	Name     string
+	Quantity int
+	Price    Money
+	SKU      string
+}
+
+// Location is a receiver location shared by many shipments; weather is
+// kept per location.
+type Location struct {
+	ID         uint64
+	PostalCode string
+	City       string
+	Country    string
+}
+
+// Weather is the last observation fetched for a location.
+type Weather struct {
+	LocationID    uint64
+	Query         string // what was asked of the provider, e.g. "Paris, France"
+	TemperatureC  float64
+	Condition     string
+	ConditionCode string
+	Humidity      int
+	WindKph       float64
+	ObservedAt    time.Time
+	FetchedAt     time.Time // zero when no fetch has succeeded yet
+	Provider      string
+	LastError     string // set when the last attempt failed; good values are kept
+	LastAttemptAt time.Time
+}

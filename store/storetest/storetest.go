@@ -1,0 +1,89 @@
+// Package storetest opens throwaway databases for tests: a SQLite file in
+// a temporary directory, or a fresh PostgreSQL database that is dropped
+// when the test ends.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shiptrack/shiptrack/store"
+)
+
+// Drivers are the databases every store-backed test runs against.
+var Drivers = []string{"sqlite", "postgres"}
+
+// AdminURL is the PostgreSQL server tests create their databases on:
+// $SHIPTRACK_TEST_POSTGRES_URL, or the local server.
+func AdminURL() string {
+	if u := os.Getenv("SHIPTRACK_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// URL returns the URL of a new, empty database of the given driver that is
+// removed when t ends.
+func URL(t testing.TB, driver string) string {
+	t.Helper()
+	switch driver {
+	case "sqlite":
+		return "sqlite:" + t.TempDir() + "/test.db"
+	case "postgres":
+		return postgresDB(t)
+	}
+	t.Fatalf("storetest: unknown driver %q", driver)
+	return ""
+}
+
+// Open opens a migrated store on a new, empty database.
+func Open(t testing.TB, driver string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), URL(t, driver))
+	if err != nil {
+		t.Fatalf("storetest: open %s: %v", driver, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func postgresDB(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := AdminURL()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("storetest: PostgreSQL at %s is not reachable (start it, or set SHIPTRACK_TEST_POSTGRES_URL): %v", admin, err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "shiptrack_test_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("storetest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			t.Errorf("storetest: drop %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("storetest: drop %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("storetest: %v", err)
+	}
+	u.Path = "/" + name
+	return fmt.Sprint(u)
+}
