@@ -16,8 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/weather"
 )
 
 const usage = `shiptrack: shipment tracking API with receiver weather.
@@ -127,10 +131,48 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		}
 	}
 
+	wp, err := weather.New(weather.Config{
+		Provider: cfg.Weather.Provider, WeatherAPIKey: cfg.Weather.WeatherAPIKey,
+		WeatherAPIURL: cfg.Weather.WeatherAPIURL, OpenMeteoURL: cfg.Weather.OpenMeteoURL,
+		OpenMeteoGeocodingURL: cfg.Weather.OpenMeteoGeocodingURL, Timeout: cfg.Weather.Timeout,
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("config: weather: %w", err)
+	}
+	checks := []api.Check{{Name: "database", Fn: st.Ping}}
+	var queue jobs.Queue = jobs.NewMemoryQueue()
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("config: redis.url: %w", err)
+		}
+		rc := redis.NewClient(opts)
+		defer rc.Close()
+		queue = jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log})
+		checks = append(checks, api.Check{Name: "queue", Fn: queue.Ping})
+	}
+	defer queue.Close()
+	refresher, err := jobs.New(jobs.Config{
+		Store: st, Queue: queue, Provider: wp, Logger: log, Interval: cfg.Weather.Interval,
+		Workers: cfg.Weather.Workers, Rate: cfg.Weather.Rate, DailyBudget: cfg.Weather.DailyBudget,
+	})
+	if err != nil {
+		return err
+	}
+	if wp == nil {
+		log.Warn("weather provider is off: shipments carry no weather")
+	} else {
+		log.Info("weather provider", "provider", wp.Name(), "interval", cfg.Weather.Interval.String(), "workers", cfg.Weather.Workers)
+	}
+	if err := refresher.Start(ctx); err != nil {
+		return err
+	}
+
 	srv := api.New(api.Config{
 		Shipments:       st,
 		Logger:          log,
-		ReadyChecks:     []api.Check{{Name: "database", Fn: st.Ping}},
+		Weather:         refresher,
+		ReadyChecks:     checks,
 		WeatherInterval: cfg.Weather.Interval,
 		RequestTimeout:  cfg.HTTP.RequestTimeout,
 		BodyLimit:       cfg.HTTP.BodyLimit,
@@ -161,10 +203,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// In order: stop taking requests and finish those in flight, stop the
+	// scheduler and workers (jobs finish or go back to the queue), then the
+	// deferred closes of the queue, Redis and the database.
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
+	httpErr := hs.Shutdown(sctx)
+	if err := refresher.Stop(sctx); err != nil {
+		return err
+	}
+	if httpErr != nil {
+		return fmt.Errorf("http shutdown: %w", httpErr)
 	}
 	log.Info("stopped")
 	return nil

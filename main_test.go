@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/store/storetest"
+	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
 
 func env(m map[string]string) func(string) string {
@@ -190,5 +191,116 @@ func TestServeSeedsAndShutsDown(t *testing.T) {
 				t.Fatal("server did not stop")
 			}
 		})
+	}
+}
+
+// startServe runs serve with the given environment and stops it when the
+// test ends; it returns the base URL.
+func startServe(t *testing.T, e map[string]string) string {
+	t.Helper()
+	e["SHIPTRACK_LISTEN"] = "127.0.0.1:0"
+	cfg, err := loadConfig("config.yaml", env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	select {
+	case addr := <-ready:
+		return "http://" + addr
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start")
+	}
+	return ""
+}
+
+// TestServeFetchesWeather is the weather pipeline end to end: the binary's
+// serve with WeatherAPI pointed at a local fake shows weather on all 5
+// seed shipments within seconds, with one call per distinct location, on
+// SQLite with the in-process queue and on PostgreSQL with Redis.
+func TestServeFetchesWeather(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			fake := weathertest.NewServer(t)
+			e := map[string]string{
+				"SHIPTRACK_DATABASE_URL":   storetest.URL(t, d),
+				"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
+				"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
+			}
+			if d == "postgres" {
+				e["SHIPTRACK_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+				e["SHIPTRACK_REDIS_PREFIX"] = "shiptrack-test-main-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
+			}
+			base := startServe(t, e)
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				var list []struct {
+					Weather *struct {
+						TemperatureC float64 `json:"temperature_c"`
+						Provider     string  `json:"provider"`
+						Stale        bool    `json:"stale"`
+						FetchedAt    string  `json:"fetched_at"`
+					} `json:"weather"`
+				}
+				getJSON(t, base+"/shipment/", &list)
+				n := 0
+				for _, s := range list {
+					if w := s.Weather; w != nil && w.Provider == "weatherapi" && !w.Stale && w.FetchedAt != "" {
+						n++
+					}
+				}
+				if n == 5 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("only %d of 5 shipments have weather", n)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := fake.Total(); n != 5 {
+				t.Errorf("%d provider calls, want 5: %v", n, fake.Calls())
+			}
+			var status struct {
+				Provider string `json:"provider"`
+				Fetched  int    `json:"fetched"`
+				Refusing bool   `json:"refusing"`
+			}
+			getJSON(t, base+"/weather/status", &status)
+			if status.Provider != "weatherapi" || status.Fetched != 5 || status.Refusing {
+				t.Errorf("status = %+v", status)
+			}
+		})
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
 )
 
@@ -19,6 +20,11 @@ import (
 type Shipments interface {
 	List(ctx context.Context, p store.ListParams) (store.Page, error)
 	Get(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error)
+}
+
+// WeatherStatus reports the weather refresh pipeline's state.
+type WeatherStatus interface {
+	Status(ctx context.Context) jobs.Status
 }
 
 // Check is one readiness probe, such as a database ping.
@@ -31,6 +37,9 @@ type Check struct {
 type Config struct {
 	Shipments Shipments
 	Logger    *slog.Logger
+	// Weather reports the weather pipeline's last run; nil hides
+	// GET /weather/status.
+	Weather WeatherStatus
 	// ReadyChecks must all pass for /readyz to answer 200.
 	ReadyChecks []Check
 	// WeatherInterval is the refresh interval; older weather is stale.
@@ -90,6 +99,9 @@ func New(cfg Config) *Server {
 	e.GET("/shipment/:carrier/:tracking_number", s.getShipment)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if cfg.Weather != nil {
+		e.GET("/weather/status", s.weatherStatus)
+	}
 	return s
 }
 
@@ -112,6 +124,12 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 			return nil
 		},
 	})
+}
+
+// weatherStatus serves GET /weather/status: the last refresh run and
+// whether the provider is refusing us.
+func (s *Server) weatherStatus(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.cfg.Weather.Status(c.Request().Context()))
 }
 
 func (s *Server) healthz(c echo.Context) error {

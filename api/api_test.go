@@ -73,10 +73,15 @@ func do(t *testing.T, method, u, contentType, body string) response {
 func decode[T any](t *testing.T, r response) T {
 	t.Helper()
 	var v T
-	if err := json.Unmarshal(r.body, &v); err != nil {
+	decodeInto(t, r, &v)
+	return v
+}
+
+func decodeInto(t *testing.T, r response, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
 	}
-	return v
 }
 
 func TestListShipments(t *testing.T) {
