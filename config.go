@@ -25,6 +25,7 @@ type config struct {
 	LogFormat   string // auto, json or text
 	RedisURL    string
 	RedisPrefix string
+	PprofListen string
 
 	HTTP struct {
 		ReadHeaderTimeout time.Duration
@@ -91,6 +92,7 @@ func (c *config) settings() []setting {
 		{"log.format", "SHIPTRACK_LOG_FORMAT", str(&c.LogFormat, oneOf("auto", "json", "text"))},
 		{"redis.url", "SHIPTRACK_REDIS_URL", str(&c.RedisURL, redisURL)},
 		{"redis.prefix", "SHIPTRACK_REDIS_PREFIX", str(&c.RedisPrefix, nonEmpty)},
+		{"debug.pprof_listen", "SHIPTRACK_PPROF_LISTEN", str(&c.PprofListen, nil)},
 		{"http.read_header_timeout", "SHIPTRACK_HTTP_READ_HEADER_TIMEOUT", duration(&c.HTTP.ReadHeaderTimeout)},
 		{"http.read_timeout", "SHIPTRACK_HTTP_READ_TIMEOUT", duration(&c.HTTP.ReadTimeout)},
 		{"http.write_timeout", "SHIPTRACK_HTTP_WRITE_TIMEOUT", duration(&c.HTTP.WriteTimeout)},

@@ -11,11 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/api"
@@ -139,6 +142,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	if err != nil {
 		return fmt.Errorf("config: weather: %w", err)
 	}
+	metrics, err := newMetrics(st)
+	if err != nil {
+		return err
+	}
 	checks := []api.Check{{Name: "database", Fn: st.Ping}}
 	var queue jobs.Queue = jobs.NewMemoryQueue()
 	if cfg.RedisURL != "" {
@@ -155,6 +162,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	refresher, err := jobs.New(jobs.Config{
 		Store: st, Queue: queue, Provider: wp, Logger: log, Interval: cfg.Weather.Interval,
 		Workers: cfg.Weather.Workers, Rate: cfg.Weather.Rate, DailyBudget: cfg.Weather.DailyBudget,
+		Metrics: metrics,
 	})
 	if err != nil {
 		return err
@@ -172,6 +180,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		Shipments:       st,
 		Logger:          log,
 		Weather:         refresher,
+		Metrics:         metrics,
 		ReadyChecks:     checks,
 		WeatherInterval: cfg.Weather.Interval,
 		RequestTimeout:  cfg.HTTP.RequestTimeout,
@@ -185,6 +194,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.PprofListen != "" {
+		stopPprof, err := servePprof(cfg.PprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -217,6 +233,41 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newMetrics is the registry behind GET /metrics: Go runtime, process and
+// database pool collectors; the API and the weather jobs add their own.
+func newMetrics(st *store.Store) (*prometheus.Registry, error) {
+	sqlDB, err := st.SQL()
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(sqlDB, "shiptrack"),
+	)
+	return reg, nil
+}
+
+// servePprof serves net/http/pprof on its own listener (never on the
+// public API port), for profiling under load.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug.pprof_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Warn("pprof enabled", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // importFile loads one CSV file in a single transaction.

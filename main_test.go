@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,8 +12,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
@@ -198,6 +202,11 @@ func TestServeSeedsAndShutsDown(t *testing.T) {
 // test ends; it returns the base URL.
 func startServe(t *testing.T, e map[string]string) string {
 	t.Helper()
+	return startServeLog(t, e, slog.New(slog.DiscardHandler))
+}
+
+func startServeLog(t *testing.T, e map[string]string, log *slog.Logger) string {
+	t.Helper()
 	e["SHIPTRACK_LISTEN"] = "127.0.0.1:0"
 	cfg, err := loadConfig("config.yaml", env(e))
 	if err != nil {
@@ -206,7 +215,7 @@ func startServe(t *testing.T, e map[string]string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
+	go func() { done <- serve(ctx, cfg, log, ready) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -302,5 +311,193 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMetrics checks that /metrics shows the counters moving.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	fake := weathertest.NewServer(t)
+	base := startServe(t, map[string]string{
+		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "sqlite"),
+		"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
+		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for fake.Total() < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 3 {
+		var v any
+		getJSON(t, base+"/shipment/", &v)
+	}
+	resp, err := http.Get(base + "/shipment/DHL/NOPE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var body string
+	for time.Now().Before(deadline) {
+		body = getText(t, base+"/metrics")
+		if strings.Contains(body, `shiptrack_weather_fetches_total{outcome="ok",provider="weatherapi"} 5`) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`shiptrack_http_requests_total{code="200",host="",method="GET",url="/shipment/"} 3`,
+		`shiptrack_http_requests_total{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 1`,
+		`shiptrack_http_request_duration_seconds_bucket{code="200",host="",method="GET",url="/shipment/"`,
+		`shiptrack_weather_fetches_total{outcome="ok",provider="weatherapi"} 5`,
+		`shiptrack_weather_queue_depth 0`,
+		`shiptrack_weather_oldest_age_seconds`,
+		`go_sql_open_connections{db_name="shiptrack"}`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, weathertest.Key) {
+		t.Error("/metrics shows the weather key")
+	}
+}
+
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestShutdownDuringRefreshLosesNoJob stops the server (as SIGTERM does,
+// through the same context) while every worker is inside a provider call
+// that hangs: serve returns nil and every job is back in the Redis queue.
+func TestShutdownDuringRefreshLosesNoJob(t *testing.T) {
+	t.Parallel()
+	fake := weathertest.NewServer(t)
+	fake.SetMode(weathertest.Hang)
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = rc.Close() })
+	prefix := fmt.Sprintf("shiptrack-test-shutdown-%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
+		if len(keys) > 0 {
+			rc.Del(context.Background(), keys...)
+		}
+	})
+	cfg, err := loadConfig("config.yaml", env(map[string]string{
+		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "postgres"),
+		"SHIPTRACK_LISTEN":         "127.0.0.1:0",
+		"SHIPTRACK_REDIS_URL":      "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_PREFIX":   prefix,
+		"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
+		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
+		"SHIPTRACK_WEATHER_RATE":   "1000",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), nil) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for fake.Total() < 4 { // all 4 workers are inside a hanging call
+		if time.Now().After(deadline) {
+			t.Fatalf("workers did not start fetching: %d calls", fake.Total())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v, want nil (exit 0)", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("shutdown hung")
+	}
+	bg := context.Background()
+	if n, err := rc.LLen(bg, prefix+":queue").Result(); err != nil || n != 5 {
+		t.Errorf("queue holds %d jobs after shutdown (%v), want all 5 back", n, err)
+	}
+	if keys, _ := rc.Keys(bg, prefix+":processing:*").Result(); len(keys) != 0 {
+		t.Errorf("jobs left in processing lists: %v", keys)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLogs checks the request log line (method, path, status, duration,
+// request id, X-Request-ID honoured and returned) and that a failing
+// provider's errors never show the API key.
+func TestLogs(t *testing.T) {
+	t.Parallel()
+	fake := weathertest.NewServer(t)
+	fake.SetMode(weathertest.ServerError)
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	base := startServeLog(t, map[string]string{
+		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "sqlite"),
+		"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
+		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
+	}, log)
+	req, _ := http.NewRequest("GET", base+"/shipment/DHL/TN12345678", nil)
+	req.Header.Set("X-Request-ID", "trace-abc-123")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-Id"); got != "trace-abc-123" {
+		t.Errorf("X-Request-ID not returned: %q", got)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(buf.String(), "weather fetch failed") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var found bool
+	for _, line := range strings.Split(buf.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "request" {
+			continue
+		}
+		if rec["request_id"] == "trace-abc-123" {
+			found = rec["method"] == "GET" && rec["path"] == "/shipment/DHL/TN12345678" &&
+				rec["status"] == float64(200) && rec["duration_ms"] != nil
+		}
+	}
+	if !found {
+		t.Errorf("no complete request log line with the request id in:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "weather fetch failed") {
+		t.Fatal("provider failure not logged")
+	}
+	if strings.Contains(buf.String(), weathertest.Key) {
+		t.Errorf("the weather key appears in the logs:\n%s", buf.String())
 	}
 }

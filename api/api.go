@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labstack/echo-contrib/echoprometheus"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
@@ -40,6 +42,9 @@ type Config struct {
 	// Weather reports the weather pipeline's last run; nil hides
 	// GET /weather/status.
 	Weather WeatherStatus
+	// Metrics, when set, receives the HTTP metrics and is served at
+	// GET /metrics in the Prometheus text format.
+	Metrics *prometheus.Registry
 	// ReadyChecks must all pass for /readyz to answer 200.
 	ReadyChecks []Check
 	// WeatherInterval is the refresh interval; older weather is stale.
@@ -81,6 +86,10 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, e: e}
 
 	e.Use(middleware.RequestID())
+	if cfg.Metrics != nil {
+		e.Use(s.metricsMiddleware())
+		e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: cfg.Metrics}))
+	}
 	e.Use(s.requestLog())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -102,6 +111,8 @@ func New(cfg Config) *Server {
 	if cfg.Weather != nil {
 		e.GET("/weather/status", s.weatherStatus)
 	}
+	s.registerDocs()
+	s.registerWeb()
 	return s
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/shiptrack/shiptrack/store"
@@ -37,6 +38,7 @@ type Store interface {
 	SaveWeatherError(ctx context.Context, locationID uint64, owner, msg string, at time.Time, nextAttempt *time.Time) error
 	ReleaseClaim(ctx context.Context, locationID uint64, owner string) error
 	TakeBudget(ctx context.Context, day time.Time, provider string, limit int64) (bool, error)
+	OldestWeather(ctx context.Context) (time.Time, bool, error)
 }
 
 // Recoverer is a queue that can hand back the jobs of consumers that died
@@ -74,6 +76,9 @@ type Config struct {
 	PermanentBackoff time.Duration
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// Metrics, when set, receives the pipeline's metrics: provider calls
+	// by outcome, queue depth and the age of the oldest weather.
+	Metrics prometheus.Registerer
 }
 
 // Refresher runs the scheduler and the worker pool.
@@ -84,6 +89,8 @@ type Refresher struct {
 
 	mu     sync.Mutex
 	status Status
+
+	fetches *prometheus.CounterVec
 
 	sched  gocron.Scheduler
 	cancel context.CancelFunc
@@ -156,7 +163,52 @@ func New(cfg Config) (*Refresher, error) {
 		r.status.Provider = cfg.Provider.Name()
 	}
 	r.status.Interval = cfg.Interval.String()
+	r.fetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "shiptrack", Subsystem: "weather", Name: "fetches_total",
+		Help: "Weather provider calls by provider and outcome (ok, error, not_found, refused).",
+	}, []string{"provider", "outcome"})
+	if cfg.Metrics != nil {
+		if err := r.registerMetrics(cfg.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+func (r *Refresher) registerMetrics(reg prometheus.Registerer) error {
+	gauge := func(name, help string, f func(ctx context.Context) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shiptrack", Subsystem: "weather", Name: name, Help: help},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				return f(ctx)
+			})
+	}
+	for _, c := range []prometheus.Collector{
+		r.fetches,
+		gauge("queue_depth", "Refresh jobs waiting in the queue (-1 when the queue is down).", func(ctx context.Context) float64 {
+			n, err := r.cfg.Queue.Len(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}),
+		gauge("oldest_age_seconds", "Age of the least recently fetched location's weather (0 before any fetch, -1 when the database is down).", func(ctx context.Context) float64 {
+			t, ok, err := r.cfg.Store.OldestWeather(ctx)
+			switch {
+			case err != nil:
+				return -1
+			case !ok:
+				return 0
+			}
+			return r.cfg.Now().Sub(t).Seconds()
+		}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("jobs: metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Start runs the scheduler (a run right away, then every Interval, plus
@@ -453,22 +505,27 @@ func (r *Refresher) fetch(ctx context.Context, id uint64) bool {
 			return true
 		}
 		r.count(func(s *Status) { s.Fetched++ })
+		r.fetches.WithLabelValues(r.cfg.Provider.Name(), "ok").Inc()
 		r.log.Debug("weather fetched", "location_id", id, "query", q.String())
 		return true
 	}
 	r.count(func(s *Status) { s.Failed++ })
+	outcome := "error"
 	var next *time.Time
 	switch {
 	case errors.Is(err, weather.ErrLocationNotFound):
+		outcome = "not_found"
 		t := now.Add(r.cfg.PermanentBackoff)
 		next = &t
 		r.log.Warn("weather provider does not know this location; held back", "location_id", id, "query", q.String(), "until", t, "error", err)
 	case errors.Is(err, weather.ErrRefused):
+		outcome = "refused"
 		r.count(func(s *Status) { s.Refusing, s.RefusedReason = true, err.Error() })
 		r.log.Error("weather provider refused us (key or quota); run stopped until the next interval", "error", err)
 	default:
 		r.log.Warn("weather fetch failed; the next run retries", "location_id", id, "query", q.String(), "error", err)
 	}
+	r.fetches.WithLabelValues(r.cfg.Provider.Name(), outcome).Inc()
 	if serr := r.cfg.Store.SaveWeatherError(wctx, id, owner, err.Error(), now, next); serr != nil {
 		r.log.Warn("could not record weather failure", "location_id", id, "error", serr)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -205,3 +206,6 @@ func redactURL(u string) string {
 	}
 	return u
 }
+
+// SQL returns the underlying connection pool, for its statistics.
+func (s *Store) SQL() (*sql.DB, error) { return s.db.DB() }

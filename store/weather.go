@@ -209,3 +209,20 @@ func (s *Store) WeatherOf(ctx context.Context, locationID uint64) (Weather, erro
 	}
 	return row.weather(), nil
 }
+
+// OldestWeather returns the fetch time of the least recently fetched
+// location; ok is false when no weather has been fetched yet.
+func (s *Store) OldestWeather(ctx context.Context) (oldest time.Time, ok bool, err error) {
+	var ts []time.Time
+	// A plain column, not MIN(): SQLite returns aggregates of time
+	// columns as text.
+	err = s.db.WithContext(ctx).Model(&weatherRow{}).Where("fetched_at IS NOT NULL").
+		Order("fetched_at").Limit(1).Pluck("fetched_at", &ts).Error
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: oldest weather: %w", wrapUnavailable(err))
+	}
+	if len(ts) == 0 {
+		return time.Time{}, false, nil
+	}
+	return ts[0].UTC(), true, nil
+}
