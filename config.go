@@ -18,14 +18,22 @@ import (
 // config is every setting of shiptrack. config.yaml documents each one with
 // its default; SHIPTRACK_* environment variables override the file.
 type config struct {
-	Listen      string
-	DatabaseURL string
-	Seed        bool
-	LogLevel    slog.Level
-	LogFormat   string // auto, json or text
-	RedisURL    string
-	RedisPrefix string
-	PprofListen string
+	Listen         string
+	DatabaseURL    string
+	Seed           bool
+	LogLevel       slog.Level
+	LogFormat      string // auto, json or text
+	RedisURL       string
+	RedisPrefix    string
+	PprofListen    string
+	RedisHeartbeat time.Duration
+
+	API struct {
+		Tokens     []string
+		RateLimit  float64
+		RateBurst  int
+		TrustProxy bool
+	}
 
 	HTTP struct {
 		ReadHeaderTimeout time.Duration
@@ -34,6 +42,7 @@ type config struct {
 		IdleTimeout       time.Duration
 		RequestTimeout    time.Duration
 		ShutdownTimeout   time.Duration
+		MaxHeaderBytes    int
 		BodyLimit         string
 	}
 
@@ -44,6 +53,7 @@ type config struct {
 		Rate                  float64
 		DailyBudget           int64
 		Timeout               time.Duration
+		ClaimLease            time.Duration
 		WeatherAPIKey         string
 		WeatherAPIURL         string
 		OpenMeteoURL          string
@@ -59,6 +69,10 @@ func defaultConfig() config {
 	c.LogLevel = slog.LevelInfo
 	c.LogFormat = "auto"
 	c.RedisPrefix = "shiptrack"
+	c.RedisHeartbeat = 30 * time.Second
+	c.API.RateLimit = 10
+	c.API.RateBurst = 20
+	c.HTTP.MaxHeaderBytes = 64 << 10
 	c.HTTP.ReadHeaderTimeout = 5 * time.Second
 	c.HTTP.ReadTimeout = 15 * time.Second
 	c.HTTP.WriteTimeout = 30 * time.Second
@@ -70,6 +84,7 @@ func defaultConfig() config {
 	c.Weather.Workers = 4
 	c.Weather.Rate = 5
 	c.Weather.Timeout = 10 * time.Second
+	c.Weather.ClaimLease = 2 * time.Minute
 	c.Weather.WeatherAPIURL = "https://api.weatherapi.com/v1"
 	c.Weather.OpenMeteoURL = "https://api.open-meteo.com/v1"
 	c.Weather.OpenMeteoGeocodingURL = "https://geocoding-api.open-meteo.com/v1"
@@ -92,6 +107,11 @@ func (c *config) settings() []setting {
 		{"log.format", "SHIPTRACK_LOG_FORMAT", str(&c.LogFormat, oneOf("auto", "json", "text"))},
 		{"redis.url", "SHIPTRACK_REDIS_URL", str(&c.RedisURL, redisURL)},
 		{"redis.prefix", "SHIPTRACK_REDIS_PREFIX", str(&c.RedisPrefix, nonEmpty)},
+		{"redis.heartbeat_ttl", "SHIPTRACK_REDIS_HEARTBEAT_TTL", duration(&c.RedisHeartbeat)},
+		{"api.tokens", "SHIPTRACK_API_TOKENS", list(&c.API.Tokens)},
+		{"api.rate_limit", "SHIPTRACK_API_RATE_LIMIT", float(&c.API.RateLimit)},
+		{"api.rate_burst", "SHIPTRACK_API_RATE_BURST", integer(&c.API.RateBurst, 1, 1_000_000)},
+		{"api.trust_proxy", "SHIPTRACK_API_TRUST_PROXY", boolean(&c.API.TrustProxy)},
 		{"debug.pprof_listen", "SHIPTRACK_PPROF_LISTEN", str(&c.PprofListen, nil)},
 		{"http.read_header_timeout", "SHIPTRACK_HTTP_READ_HEADER_TIMEOUT", duration(&c.HTTP.ReadHeaderTimeout)},
 		{"http.read_timeout", "SHIPTRACK_HTTP_READ_TIMEOUT", duration(&c.HTTP.ReadTimeout)},
@@ -99,6 +119,7 @@ func (c *config) settings() []setting {
 		{"http.idle_timeout", "SHIPTRACK_HTTP_IDLE_TIMEOUT", duration(&c.HTTP.IdleTimeout)},
 		{"http.request_timeout", "SHIPTRACK_HTTP_REQUEST_TIMEOUT", duration(&c.HTTP.RequestTimeout)},
 		{"http.shutdown_timeout", "SHIPTRACK_HTTP_SHUTDOWN_TIMEOUT", duration(&c.HTTP.ShutdownTimeout)},
+		{"http.max_header_bytes", "SHIPTRACK_HTTP_MAX_HEADER_BYTES", integer(&c.HTTP.MaxHeaderBytes, 1024, 1<<20)},
 		{"http.body_limit", "SHIPTRACK_HTTP_BODY_LIMIT", str(&c.HTTP.BodyLimit, bodyLimit)},
 		{"weather.provider", "SHIPTRACK_WEATHER_PROVIDER", str(&c.Weather.Provider, oneOf("", "weatherapi", "openmeteo", "off"))},
 		{"weather.interval", "SHIPTRACK_WEATHER_INTERVAL", duration(&c.Weather.Interval)},
@@ -106,6 +127,7 @@ func (c *config) settings() []setting {
 		{"weather.rate", "SHIPTRACK_WEATHER_RATE", float(&c.Weather.Rate)},
 		{"weather.daily_budget", "SHIPTRACK_WEATHER_DAILY_BUDGET", int64Val(&c.Weather.DailyBudget)},
 		{"weather.timeout", "SHIPTRACK_WEATHER_TIMEOUT", duration(&c.Weather.Timeout)},
+		{"weather.claim_lease", "SHIPTRACK_WEATHER_CLAIM_LEASE", duration(&c.Weather.ClaimLease)},
 		{"weather.weatherapi_key", "SHIPTRACK_WEATHERAPI_KEY", str(&c.Weather.WeatherAPIKey, nil)},
 		{"weather.weatherapi_url", "SHIPTRACK_WEATHERAPI_URL", str(&c.Weather.WeatherAPIURL, httpURL)},
 		{"weather.openmeteo_url", "SHIPTRACK_OPENMETEO_URL", str(&c.Weather.OpenMeteoURL, httpURL)},
@@ -169,6 +191,14 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 }
 
 func flatten(prefix string, v any, out map[string]string) {
+	if l, ok := v.([]any); ok { // a YAML list: the comma-separated form
+		items := make([]string, len(l))
+		for i, item := range l {
+			items[i] = fmt.Sprint(item)
+		}
+		out[prefix] = strings.Join(items, ",")
+		return
+	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		if v == nil {
@@ -195,6 +225,20 @@ func str(dst *string, check func(string) error) func(string) error {
 			}
 		}
 		*dst = v
+		return nil
+	}
+}
+
+// list reads a comma-separated list; flatten turns a YAML list into one.
+func list(dst *[]string) func(string) error {
+	return func(v string) error {
+		var out []string
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+		*dst = out
 		return nil
 	}
 }

@@ -155,14 +155,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		}
 		rc := redis.NewClient(opts)
 		defer rc.Close()
-		queue = jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log})
+		queue = jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log, HeartbeatTTL: cfg.RedisHeartbeat})
 		checks = append(checks, api.Check{Name: "queue", Fn: queue.Ping})
 	}
 	defer queue.Close()
 	refresher, err := jobs.New(jobs.Config{
 		Store: st, Queue: queue, Provider: wp, Logger: log, Interval: cfg.Weather.Interval,
 		Workers: cfg.Weather.Workers, Rate: cfg.Weather.Rate, DailyBudget: cfg.Weather.DailyBudget,
-		Metrics: metrics,
+		Lease: cfg.Weather.ClaimLease, Metrics: metrics,
 	})
 	if err != nil {
 		return err
@@ -185,14 +185,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		WeatherInterval: cfg.Weather.Interval,
 		RequestTimeout:  cfg.HTTP.RequestTimeout,
 		BodyLimit:       cfg.HTTP.BodyLimit,
+		Tokens:          cfg.API.Tokens,
+		RateLimit:       cfg.API.RateLimit,
+		RateBurst:       cfg.API.RateBurst,
+		TrustProxy:      cfg.API.TrustProxy,
 	})
+	if len(cfg.API.Tokens) == 0 {
+		log.Warn("no API tokens set (SHIPTRACK_API_TOKENS): GET /shipment/ lists every shipment and address to anyone")
+	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.PprofListen != "" {

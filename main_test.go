@@ -501,3 +501,19 @@ func TestLogs(t *testing.T) {
 		t.Errorf("the weather key appears in the logs:\n%s", buf.String())
 	}
 }
+
+func TestConfigTokensList(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("api:\n  tokens: [alpha, beta]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(path, env(nil))
+	if err != nil || !reflect.DeepEqual(c.API.Tokens, []string{"alpha", "beta"}) {
+		t.Errorf("tokens = %q, %v", c.API.Tokens, err)
+	}
+	c, err = loadConfig("", env(map[string]string{"SHIPTRACK_API_TOKENS": " one , two,"}))
+	if err != nil || !reflect.DeepEqual(c.API.Tokens, []string{"one", "two"}) {
+		t.Errorf("tokens = %q, %v", c.API.Tokens, err)
+	}
+}

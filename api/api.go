@@ -55,12 +55,23 @@ type Config struct {
 	BodyLimit string
 	// Now returns the current time (tests pin it); default time.Now.
 	Now func() time.Time
+	// Tokens, when not empty, are the bearer tokens GET /shipment/ needs;
+	// single lookups stay public.
+	Tokens []string
+	// RateLimit caps lookups per second per client (0 = no cap), with
+	// bursts of RateBurst.
+	RateLimit float64
+	RateBurst int
+	// TrustProxy takes the client address from X-Forwarded-For (only
+	// behind a proxy that sets it); otherwise the connection's address.
+	TrustProxy bool
 }
 
 // Server is the HTTP API.
 type Server struct {
-	cfg Config
-	e   *echo.Echo
+	cfg         Config
+	e           *echo.Echo
+	tokenHashes [][32]byte
 }
 
 // New builds the API's routes and middleware.
@@ -83,7 +94,13 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
-	s := &Server{cfg: cfg, e: e}
+	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens)}
+	// Without a trusted proxy, X-Forwarded-For is the client's own claim:
+	// rate limits must key on the connection's address.
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 
 	e.Use(middleware.RequestID())
 	if cfg.Metrics != nil {
@@ -101,11 +118,12 @@ func New(cfg Config) *Server {
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(middleware.ContextTimeout(cfg.RequestTimeout))
 
+	limit := s.lookupLimiter()
 	for _, p := range []string{"/shipment", "/shipment/"} {
-		e.GET(p, s.listShipments)
-		e.POST(p, s.lookupShipment)
+		e.GET(p, s.listShipments, s.requireToken)
+		e.POST(p, s.lookupShipment, limit)
 	}
-	e.GET("/shipment/:carrier/:tracking_number", s.getShipment)
+	e.GET("/shipment/:carrier/:tracking_number", s.getShipment, limit)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.Weather != nil {
