@@ -39,10 +39,19 @@ func openStore(t *testing.T, url string) *store.Store {
 	return st
 }
 
+// weatherAPI is the real WeatherAPI client against the fake, without
+// retries. Its timeout is generous so a slow CI machine does not turn a
+// call into a failure (and a legitimate second call); tests of hanging
+// providers use weatherAPITimeout.
 func weatherAPI(t *testing.T, srv *weathertest.Server) weather.Provider {
 	t.Helper()
+	return weatherAPITimeout(t, srv, 10*time.Second)
+}
+
+func weatherAPITimeout(t *testing.T, srv *weathertest.Server, timeout time.Duration) weather.Provider {
+	t.Helper()
 	p, err := weather.NewWeatherAPI(weathertest.Key, srv.BaseURL(), nil,
-		weather.Options{Timeout: 300 * time.Millisecond, Retries: -1})
+		weather.Options{Timeout: timeout, Retries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +235,7 @@ func TestFailuresKeepLastGoodWeather(t *testing.T) {
 			srv := weathertest.NewServer(t)
 			var clk clock
 			q := NewMemoryQueue()
-			r := startRefresher(t, Config{Store: st, Queue: q, Provider: weatherAPI(t, srv), Now: clk.Now})
+			r := startRefresher(t, Config{Store: st, Queue: q, Provider: weatherAPITimeout(t, srv, 2*time.Second), Now: clk.Now})
 			eventually(t, "first fetch", func() bool { return withWeather(t, st) == 5 })
 
 			srv.SetMode(mode)
