@@ -183,6 +183,9 @@ func (s *Server) readyz(c echo.Context) error {
 	}
 	if len(down) > 0 {
 		p := problem(http.StatusServiceUnavailable, "not ready: "+strings.Join(down, ", ")+" not answering")
+		p.Instance = c.Request().URL.Path
+		p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+		c.Response().Header().Set("Retry-After", "5")
 		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 		return c.JSON(p.Status, struct {
 			*Problem
