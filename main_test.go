@@ -141,58 +141,26 @@ func TestImportCommand(t *testing.T) {
 }
 
 // TestServeSeedsAndShutsDown starts the real server on each database,
-// reads the seed over HTTP and stops it as SIGTERM would.
+// reads the seed over HTTP; startServe's cleanup stops it as SIGTERM would
+// and requires a clean exit.
 func TestServeSeedsAndShutsDown(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Drivers {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := loadConfig("config.yaml", env(map[string]string{
-				"SHIPTRACK_DATABASE_URL": storetest.URL(t, d), "SHIPTRACK_LISTEN": "127.0.0.1:0",
-				"SHIPTRACK_WEATHER_PROVIDER": "off",
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			ready := make(chan string, 1)
-			done := make(chan error, 1)
-			go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
-			var addr string
-			select {
-			case addr = <-ready:
-			case err := <-done:
-				t.Fatalf("serve: %v", err)
-			case <-time.After(30 * time.Second):
-				t.Fatal("server did not start")
-			}
-			resp, err := http.Get("http://" + addr + "/shipment/")
-			if err != nil {
-				t.Fatal(err)
-			}
+			base := startServe(t, map[string]string{
+				"SHIPTRACK_DATABASE_URL": storetest.URL(t, d), "SHIPTRACK_WEATHER_PROVIDER": "off",
+			})
 			var list []struct {
 				Articles []json.RawMessage `json:"articles"`
 			}
-			err = json.NewDecoder(resp.Body).Decode(&list)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			getJSON(t, base+"/shipment/", &list)
 			n := 0
 			for _, s := range list {
 				n += len(s.Articles)
 			}
 			if len(list) != 5 || n != 9 {
 				t.Errorf("%d shipments, %d articles; want 5, 9", len(list), n)
-			}
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("shutdown: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("server did not stop")
 			}
 		})
 	}

@@ -46,7 +46,8 @@ func (s *Store) DueLocations(ctx context.Context, staleBefore, now time.Time) ([
 		Select("l.id").
 		Joins("LEFT JOIN weather AS w ON w.location_id = l.id").
 		Where("(w.fetched_at IS NULL OR w.fetched_at < ?) AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= ?)", staleBefore.UTC(), now.UTC()).
-		Order("w.fetched_at, l.id").
+		// Never-fetched first on both databases (NULL sorts differently).
+		Order("w.fetched_at IS NOT NULL, w.fetched_at, l.id").
 		Pluck("l.id", &ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: due locations: %w", wrapUnavailable(err))
