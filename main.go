@@ -147,18 +147,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	checks := []api.Check{{Name: "database", Fn: st.Ping}}
-	var queue jobs.Queue = jobs.NewMemoryQueue()
+	queue, closeQueue, err := openQueue(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeQueue()
 	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return fmt.Errorf("config: redis.url: %w", err)
-		}
-		rc := redis.NewClient(opts)
-		defer rc.Close()
-		queue = jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log, HeartbeatTTL: cfg.RedisHeartbeat})
 		checks = append(checks, api.Check{Name: "queue", Fn: queue.Ping})
 	}
-	defer queue.Close()
 	refresher, err := jobs.New(jobs.Config{
 		Store: st, Queue: queue, Provider: wp, Logger: log, Interval: cfg.Weather.Interval,
 		Workers: cfg.Weather.Workers, Rate: cfg.Weather.Rate, DailyBudget: cfg.Weather.DailyBudget,
@@ -193,15 +189,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	if len(cfg.API.Tokens) == 0 {
 		log.Warn("no API tokens set (SHIPTRACK_API_TOKENS): GET /shipment/ lists every shipment and address to anyone")
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := httpServer(cfg, srv, log)
 	if cfg.PprofListen != "" {
 		stopPprof, err := servePprof(cfg.PprofListen, log)
 		if err != nil {
@@ -240,6 +228,35 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openQueue returns the weather job queue: a Redis list when redis.url is
+// set (shared by replicas), else an in-process queue. closeQueue releases it.
+func openQueue(cfg config, log *slog.Logger) (q jobs.Queue, closeQueue func(), err error) {
+	if cfg.RedisURL == "" {
+		q := jobs.NewMemoryQueue()
+		return q, func() { _ = q.Close() }, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: redis.url: %w", err)
+	}
+	rc := redis.NewClient(opts)
+	rq := jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log, HeartbeatTTL: cfg.RedisHeartbeat})
+	return rq, func() { _ = rq.Close(); _ = rc.Close() }, nil
+}
+
+// httpServer applies the http.* timeouts and limits to the API handler.
+func httpServer(cfg config, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // newMetrics is the registry behind GET /metrics: Go runtime, process and
