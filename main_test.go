@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -483,5 +485,69 @@ func TestConfigTokensList(t *testing.T) {
 	c, err = loadConfig("", env(map[string]string{"SHIPTRACK_API_TOKENS": " one , two,"}))
 	if err != nil || !reflect.DeepEqual(c.API.Tokens, []string{"one", "two"}) {
 		t.Errorf("tokens = %q, %v", c.API.Tokens, err)
+	}
+}
+
+// TestSlowClientsCutOff: a client that trickles its request headers
+// (slowloris) or its body is disconnected after the configured timeouts,
+// and oversize headers are refused.
+func TestSlowClientsCutOff(t *testing.T) {
+	t.Parallel()
+	base := startServe(t, map[string]string{
+		"SHIPTRACK_DATABASE_URL":             storetest.URL(t, "sqlite"),
+		"SHIPTRACK_WEATHER_PROVIDER":         "off",
+		"SHIPTRACK_HTTP_READ_HEADER_TIMEOUT": "500ms",
+		"SHIPTRACK_HTTP_READ_TIMEOUT":        "1s",
+		"SHIPTRACK_HTTP_MAX_HEADER_BYTES":    "4096",
+	})
+	addr := strings.TrimPrefix(base, "http://")
+	trickle := func(t *testing.T, start string, each string) time.Duration {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		began := time.Now()
+		if _, err := conn.Write([]byte(start)); err != nil {
+			t.Fatal(err)
+		}
+		for time.Since(began) < 10*time.Second {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := conn.Write([]byte(each)); err != nil {
+				return time.Since(began) // the server hung up
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if _, err := conn.Read(make([]byte, 1024)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return time.Since(began) // closed, or answered 408 and closed
+			}
+		}
+		t.Fatal("slow client still connected after 10s")
+		return 0
+	}
+	if d := trickle(t, "GET /shipment/ HTTP/1.1\r\nHost: x\r\n", "X-A: b\r\n"); d > 5*time.Second {
+		t.Errorf("slow headers cut after %v", d)
+	}
+	if d := trickle(t, "POST /shipment/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", " "); d > 5*time.Second {
+		t.Errorf("slow body cut after %v", d)
+	}
+	req, _ := http.NewRequest("GET", base+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 8192))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("8 KiB header: status %d, want 431", resp.StatusCode)
+	}
+	// Deeply nested JSON is refused, not parsed into a stack overflow.
+	resp, err = http.Post(base+"/shipment/", "application/json", strings.NewReader(strings.Repeat("[", 20000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 && resp.StatusCode != 413 {
+		t.Errorf("nested JSON: status %d", resp.StatusCode)
 	}
 }
