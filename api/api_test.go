@@ -178,6 +178,7 @@ func TestLookup(t *testing.T) {
 			{"array json", "POST", "/shipment/", "application/json", `[1,2]`, 400},
 			{"empty body", "POST", "/shipment/", "application/json", ``, 400},
 			{"missing form field", "POST", "/shipment/", "application/x-www-form-urlencoded", "carrier=DHL", 400},
+			{"malformed form", "POST", "/shipment/", "application/x-www-form-urlencoded", "tracking_number=TN12345678&carrier=DHL&junk=%zz", 400},
 			{"xml", "POST", "/shipment/", "application/xml", `<x/>`, 415},
 			{"no content type", "POST", "/shipment/", "", `{"tracking_number":"TN12345678","carrier":"DHL"}`, 415},
 			{"put", "PUT", "/shipment/", "application/json", `{}`, 405},

@@ -123,7 +123,13 @@ func decodeLookup(r *http.Request) (lookup, error) {
 	case echo.MIMEApplicationJSON:
 		return decodeJSONLookup(r.Body)
 	case echo.MIMEApplicationForm, echo.MIMEMultipartForm:
-		if err := r.ParseMultipartForm(64 << 10); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		// ParseForm for urlencoded bodies: ParseMultipartForm hides its
+		// errors behind ErrNotMultipart.
+		parse := r.ParseForm
+		if mt == echo.MIMEMultipartForm {
+			parse = func() error { return r.ParseMultipartForm(64 << 10) }
+		}
+		if err := parse(); err != nil {
 			if isTooLarge(err) {
 				return lookup{}, problem(http.StatusRequestEntityTooLarge, "request body too large")
 			}

@@ -31,7 +31,8 @@ import (
 // Store is what the weather jobs need from the database.
 type Store interface {
 	DueLocations(ctx context.Context, staleBefore, now time.Time) ([]uint64, error)
-	NewLocations(ctx context.Context) ([]uint64, error)
+	UnqueuedLocations(ctx context.Context) ([]uint64, error)
+	MarkQueued(ctx context.Context, ids []uint64) error
 	Location(ctx context.Context, id uint64) (store.Location, error)
 	ClaimWeather(ctx context.Context, locationID uint64, owner string, now, staleBefore, leaseUntil time.Time) (store.ClaimResult, error)
 	SaveWeather(ctx context.Context, owner string, w store.Weather) error
@@ -290,9 +291,6 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 			r.log.InfoContext(ctx, "returned jobs of stopped workers to the queue", "jobs", n)
 		}
 	}
-	if _, err := r.cfg.Store.NewLocations(ctx); err != nil { // marks them queued for Sweep
-		return 0, r.runFailed(err)
-	}
 	ids, err := r.cfg.Store.DueLocations(ctx, now.Add(-r.cfg.Interval), now)
 	if err != nil {
 		return 0, r.runFailed(err)
@@ -310,7 +308,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 // Sweep queues locations created since the last look (a fresh import), so
 // their weather does not wait for the next interval.
 func (r *Refresher) Sweep(ctx context.Context) (int, error) {
-	ids, err := r.cfg.Store.NewLocations(ctx)
+	ids, err := r.cfg.Store.UnqueuedLocations(ctx)
 	if err != nil {
 		r.log.WarnContext(ctx, "new-location sweep failed", "error", err)
 		return 0, err
@@ -325,6 +323,8 @@ func (r *Refresher) Sweep(ctx context.Context) (int, error) {
 	return len(ids), nil
 }
 
+// push queues one job per location, then marks them queued so the sweep
+// does not queue them again; a failed push marks nothing.
 func (r *Refresher) push(ctx context.Context, ids []uint64) error {
 	if len(ids) == 0 {
 		return nil
@@ -333,7 +333,10 @@ func (r *Refresher) push(ctx context.Context, ids []uint64) error {
 	for i, id := range ids {
 		jobs[i] = Job{LocationID: id}
 	}
-	return r.cfg.Queue.Push(ctx, jobs...)
+	if err := r.cfg.Queue.Push(ctx, jobs...); err != nil {
+		return err
+	}
+	return r.cfg.Store.MarkQueued(ctx, ids)
 }
 
 func (r *Refresher) runFailed(err error) error {
@@ -375,7 +378,7 @@ func (r *Refresher) work(ctx context.Context) {
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 				return
 			}
-			r.log.Warn("weather jobs paused: queue unavailable", "error", err, "retry_in", backoff)
+			r.log.Warn("weather jobs paused: queue unavailable", "error", err, "retry_in", backoff.String())
 			if !sleep(ctx, backoff) {
 				return
 			}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -54,7 +55,13 @@ var csvColumns = []string{
 // anything is written, so a bad row can abort the import cleanly. Rows with
 // the same carrier (any case) and tracking number form one shipment.
 func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
-	cr := csv.NewReader(r)
+	// Drop a UTF-8 byte-order mark before the CSV reader sees it, or a
+	// quoted first header cell reads as a bare quote.
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -66,7 +73,7 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 	}
 	col := make(map[string]int, len(header))
 	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		h = strings.ToLower(strings.TrimSpace(h))
 		col[h] = i
 	}
 	idx := make([]int, len(csvColumns))
@@ -79,7 +86,7 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 	}
 
 	var out []ShipmentInput
-	byKey := make(map[string]int)
+	byKey := make(map[shipmentKey]int)
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -113,7 +120,7 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 			return nil, &ImportError{Line: line, Column: "article_price", Err: err}
 		}
 		art := Article{Name: v[4], Quantity: qty, Price: price, SKU: v[7]}
-		key := CarrierKey(v[1]) + "\x00" + v[0]
+		key := shipmentKey{CarrierKey(v[1]), v[0]}
 		if k, ok := byKey[key]; ok {
 			s := &out[k]
 			for _, c := range []struct {
@@ -141,6 +148,10 @@ func csvError(err error) error {
 	}
 	return fmt.Errorf("read csv: %w", err)
 }
+
+// shipmentKey identifies a shipment: a struct, so no byte inside either
+// field can make two shipments collide.
+type shipmentKey struct{ carrier, trackingNumber string }
 
 // CarrierKey is the case-insensitive form of a carrier name: "dhl" finds
 // "DHL".

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -32,6 +33,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	)
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		if !strings.Contains(url, "connect_timeout=") {
+			// pgx waits for an unreachable server indefinitely by default.
+			sep := "?"
+			if strings.Contains(url, "?") {
+				sep = "&"
+			}
+			url += sep + "connect_timeout=10"
+		}
 		dial, driver = postgres.Open(url), "postgres"
 	case strings.HasPrefix(url, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
@@ -50,6 +59,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("store: unsupported database URL %q (want sqlite:PATH or postgres://...)", redactURL(url))
 	}
 	db, err := gorm.Open(dial, &gorm.Config{
+		// Pinged below with ctx, so start-up and imports obey deadlines.
+		DisableAutomaticPing:   true,
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		PrepareStmt:            true,
@@ -66,6 +77,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	sqlDB.SetMaxIdleConns(20)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, driver: driver}
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -185,8 +200,14 @@ func wrapUnavailable(err error) error {
 	var (
 		netErr  net.Error
 		connErr *pgconn.ConnectError
+		pgErr   *pgconn.PgError
 	)
+	// A pooled connection whose server crashed or restarted fails its next
+	// query with an EOF, or with the server's own connection_exception
+	// (08xxx) / operator_intervention (57P0x: shutting down, starting up).
 	if errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		(errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P"))) ||
 		strings.Contains(err.Error(), "bad connection") || strings.Contains(err.Error(), "conn closed") {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

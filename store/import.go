@@ -121,11 +121,11 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 	if err := tx.Where("tracking_number IN ?", tns).Find(&existing).Error; err != nil {
 		return 0, 0, err
 	}
-	byKey := make(map[string]*shipmentRow, len(existing))
+	byKey := make(map[shipmentKey]*shipmentRow, len(existing))
 	ids := make([]uint64, 0, len(existing))
 	for i := range existing {
 		r := &existing[i]
-		byKey[r.CarrierKey+"\x00"+r.TrackingNumber] = r
+		byKey[shipmentKey{r.CarrierKey, r.TrackingNumber}] = r
 		ids = append(ids, r.ID)
 	}
 	oldArticles := make(map[uint64][]Article, len(ids))
@@ -156,7 +156,7 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 			id := locIDs[l.key()]
 			row.LocationID = &id
 		}
-		old, ok := byKey[row.CarrierKey+"\x00"+row.TrackingNumber]
+		old, ok := byKey[shipmentKey{row.CarrierKey, row.TrackingNumber}]
 		if !ok {
 			row.CreatedAt, row.UpdatedAt = now, now
 			newRows = append(newRows, row)

@@ -103,7 +103,7 @@ func TestParseCSVErrors(t *testing.T) {
 
 func TestParseCSVGroupsRows(t *testing.T) {
 	t.Parallel()
-	in, err := ParseCSV(strings.NewReader("\ufeffTracking_Number,carrier,sender_address,receiver_address,article_name,article_quantity,article_price,sku,status\n" +
+	in, err := ParseCSV(strings.NewReader("\ufeff\"Tracking_Number\",carrier,sender_address,receiver_address,article_name,article_quantity,article_price,sku,status\n" +
 		"TN1,DHL,a,\"S 2, 75001 Paris, France\",Laptop,1,800,LP1,x\n" +
 		"\n" +
 		"TN1,dhl,a,\"S 2, 75001 Paris, France\",Mouse,2,19.99,M1,x\n" +

@@ -55,10 +55,9 @@ func (s *Store) DueLocations(ctx context.Context, staleBefore, now time.Time) ([
 	return ids, nil
 }
 
-// NewLocations returns locations that have never been queued (they have
-// no weather row yet) and marks them queued, so a frequent sweep queues
-// each new location once.
-func (s *Store) NewLocations(ctx context.Context) ([]uint64, error) {
+// UnqueuedLocations returns the locations that have never been queued
+// (they have no weather row yet), such as those a fresh import created.
+func (s *Store) UnqueuedLocations(ctx context.Context) ([]uint64, error) {
 	var ids []uint64
 	err := s.db.WithContext(ctx).Table("locations AS l").
 		Select("l.id").
@@ -66,12 +65,16 @@ func (s *Store) NewLocations(ctx context.Context) ([]uint64, error) {
 		Where("w.location_id IS NULL").Order("l.id").
 		Pluck("l.id", &ids).Error
 	if err != nil {
-		return nil, fmt.Errorf("store: new locations: %w", wrapUnavailable(err))
-	}
-	if err := s.ensureWeatherRows(ctx, ids); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: unqueued locations: %w", wrapUnavailable(err))
 	}
 	return ids, nil
+}
+
+// MarkQueued records that refresh jobs for ids are on the queue, so
+// UnqueuedLocations stops returning them. Call it after the push: a push
+// that fails leaves them to the next look.
+func (s *Store) MarkQueued(ctx context.Context, ids []uint64) error {
+	return s.ensureWeatherRows(ctx, ids)
 }
 
 func (s *Store) ensureWeatherRows(ctx context.Context, ids []uint64) error {
@@ -117,7 +120,9 @@ func (s *Store) ClaimWeather(ctx context.Context, locationID uint64, owner strin
 		Where("location_id = ?", locationID).
 		Where("fetched_at IS NULL OR fetched_at < ?", staleBefore).
 		Where("next_attempt_at IS NULL OR next_attempt_at <= ?", now).
-		Where("claimed_until IS NULL OR claimed_until < ? OR claim_owner = ?", now, owner).
+		// Exclusive even between workers of one process (they share an
+		// owner name): a held claim blocks everyone until it lapses.
+		Where("claimed_until IS NULL OR claimed_until < ?", now).
 		Updates(map[string]any{"claim_owner": owner, "claimed_until": leaseUntil.UTC()})
 	if res.Error != nil {
 		return 0, fmt.Errorf("store: claim weather: %w", wrapUnavailable(res.Error))
