@@ -6,7 +6,6 @@ package main
 // binary is static and serves.
 
 import (
-	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -21,7 +20,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -391,7 +389,7 @@ type deployServer struct {
 	cmd      *exec.Cmd     // the server process
 	exited   chan struct{} // closed when it has exited; then err is set
 	err      error         // cmd.Wait's result
-	log      *deployLog
+	log      *syncBuffer
 }
 
 // command returns `shiptrack args...` with the server's environment.
@@ -428,7 +426,7 @@ func tryStartDeployBinary(t *testing.T, bin, dir string) (*deployServer, error) 
 	addr := ln.Addr().String()
 	ln.Close()
 
-	r := &deployServer{bin: bin, dir: dir, addr: addr, exited: make(chan struct{}), log: new(deployLog)}
+	r := &deployServer{bin: bin, dir: dir, addr: addr, exited: make(chan struct{}), log: new(syncBuffer)}
 	// Only our settings: none of the caller's SHIPTRACK_* variables.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SHIPTRACK_") {
@@ -475,25 +473,6 @@ func tryStartDeployBinary(t *testing.T, bin, dir string) (*deployServer, error) 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// deployLog collects a child process's output; the test reads it
-// while the process may still write.
-type deployLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *deployLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *deployLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // deployInstruction is one Dockerfile instruction, continuation lines
