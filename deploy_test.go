@@ -300,8 +300,16 @@ func TestStaticBinary(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", strings.Join(b.words, " "), err, out)
 	}
 	t.Logf("release build took %s", time.Since(start).Round(time.Second))
-	if fi, err := os.Stat(bin); err == nil {
-		t.Logf("binary: %.1f MB", float64(fi.Size())/1e6)
+	// The image is scratch plus this binary plus ~0.2 MB of certificates
+	// and passwd: the binary must leave room under the 30 MB image limit.
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("binary: %.1f MB", float64(fi.Size())/1e6)
+	const limit = 29_700_000
+	if fi.Size() > limit {
+		t.Errorf("release binary is %d bytes; over %d the scratch image passes 30 MB", fi.Size(), limit)
 	}
 
 	checkStaticBinary(t, bin)
