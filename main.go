@@ -168,6 +168,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	} else {
 		log.Info("weather provider", "provider", wp.Name(), "interval", cfg.Weather.Interval.String(), "workers", cfg.Weather.Workers)
 	}
+	// Claim the port before starting any background work, so a taken
+	// port fails start-up cleanly.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
 	if err := refresher.Start(ctx); err != nil {
 		return err
 	}
@@ -196,10 +203,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 			return err
 		}
 		defer stopPprof()
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 	if ready != nil {
