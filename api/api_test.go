@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,3 +305,52 @@ func TestPathEscapes(t *testing.T) {
 		}
 	})
 }
+
+// hangingStore blocks until the request's context ends.
+type hangingStore struct{ failing }
+
+func (hangingStore) Get(ctx context.Context, _, _ string) (store.Shipment, error) {
+	<-ctx.Done()
+	return store.Shipment{}, ctx.Err()
+}
+
+// TestClientHangUpIsNotAServerError: a client that gives up is logged as
+// 499 at debug level, not as a 500 or a database outage.
+func TestClientHangUpIsNotAServerError(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: hangingStore{}, Logger: log}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/shipment/DHL/TN1", nil)
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("request did not time out")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		out := logs.String()
+		mu.Unlock()
+		if strings.Contains(out, `"status":499`) {
+			if strings.Contains(out, `"level":"ERROR"`) {
+				t.Errorf("client hang-up logged as an error:\n%s", out)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 499 request line:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -11,6 +11,10 @@ import (
 	"github.com/shiptrack/shiptrack/store"
 )
 
+// statusClientClosed marks requests whose client went away before the
+// answer (not a standard code; nginx's).
+const statusClientClosed = 499
+
 // Problem is an RFC 9457 problem details body.
 type Problem struct {
 	Type     string `json:"type"`
@@ -63,6 +67,14 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			rid  = c.Response().Header().Get(echo.HeaderXRequestID)
 			resp = c.Response()
 		)
+		if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
+			// The client hung up: nobody reads an answer, and it is not a
+			// server error. 499 (nginx's "client closed request") keeps
+			// it apart in logs and metrics.
+			log.DebugContext(req.Context(), "client closed the request", "method", req.Method, "path", req.URL.Path, "request_id", rid)
+			resp.WriteHeader(statusClientClosed)
+			return
+		}
 		switch {
 		case errors.As(err, &p):
 		case errors.Is(err, store.ErrNotFound):

@@ -33,14 +33,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	)
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		if !strings.Contains(url, "connect_timeout=") {
-			// pgx waits for an unreachable server indefinitely by default.
-			sep := "?"
-			if strings.Contains(url, "?") {
-				sep = "&"
-			}
-			url += sep + "connect_timeout=10"
-		}
+		// pgx waits for an unreachable server indefinitely by default.
+		url = withParam(url, "connect_timeout", "10")
+		// Prepared statements (PrepareStmt) would otherwise switch to a
+		// generic plan after five runs, one that cannot see the LIMIT or
+		// the IN list and may choose full scans.
+		url = withParam(url, "plan_cache_mode", "force_custom_plan")
 		dial, driver = postgres.Open(url), "postgres"
 	case strings.HasPrefix(url, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
@@ -194,7 +192,8 @@ func (s *Store) migrate(ctx context.Context) error {
 // wrapUnavailable marks connection failures with ErrUnavailable so the API
 // can answer 503 instead of 500.
 func wrapUnavailable(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	// A request whose client went away is not a database outage.
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) {
 		return err
 	}
 	var (
@@ -212,6 +211,18 @@ func wrapUnavailable(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// withParam adds name=value to a URL's query unless it is set already.
+func withParam(url, name, value string) string {
+	if strings.Contains(url, name+"=") {
+		return url
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + name + "=" + value
 }
 
 // redactURL drops the password from a database URL for messages.

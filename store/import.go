@@ -50,6 +50,7 @@ func (s *Store) Import(ctx context.Context, in []ShipmentInput) (ImportResult, e
 			return err
 		}
 		res.NewLocations = created
+		nextAnalyze := 10_000
 		for start := 0; start < len(in); start += importBatch {
 			end := min(start+importBatch, len(in))
 			c, u, err := upsertShipments(tx, in[start:end], locIDs)
@@ -58,6 +59,19 @@ func (s *Store) Import(ctx context.Context, in []ShipmentInput) (ImportResult, e
 			}
 			res.Created += c
 			res.Updated += u
+			// A table that grows from empty inside one transaction has
+			// no statistics, and PostgreSQL then plans the batch
+			// lookups as full scans: refresh them as it grows.
+			if res.Created >= nextAnalyze {
+				if err := s.analyze(tx); err != nil {
+					return err
+				}
+				nextAnalyze *= 2
+			}
+		}
+		if res.Created+res.Updated > 0 {
+			// Fresh statistics for the list queries that follow.
+			return s.analyze(tx)
 		}
 		return nil
 	})
@@ -65,6 +79,14 @@ func (s *Store) Import(ctx context.Context, in []ShipmentInput) (ImportResult, e
 		return ImportResult{}, fmt.Errorf("store: import: %w", wrapUnavailable(err))
 	}
 	return res, nil
+}
+
+// analyze refreshes the planner statistics of the imported tables.
+func (s *Store) analyze(tx *gorm.DB) error {
+	if s.driver == "postgres" {
+		return tx.Exec("ANALYZE shipments, articles, locations").Error
+	}
+	return tx.Exec("ANALYZE").Error
 }
 
 // upsertLocations returns the id of every parsed receiver location by key,
@@ -114,11 +136,20 @@ func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint
 
 func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint64) (created, updated int, err error) {
 	tns := make([]string, len(batch))
+	carriers := make(map[string]struct{})
 	for i, si := range batch {
 		tns[i] = si.TrackingNumber
+		carriers[CarrierKey(si.Carrier)] = struct{}{}
 	}
+	carrierKeys := make([]string, 0, len(carriers))
+	for c := range carriers {
+		carrierKeys = append(carrierKeys, c)
+	}
+	// Both key columns, so the lookup uses the unique index's leading
+	// column; tracking_number alone made PostgreSQL scan the whole table
+	// once per batch.
 	var existing []shipmentRow
-	if err := tx.Where("tracking_number IN ?", tns).Find(&existing).Error; err != nil {
+	if err := tx.Where("carrier_key IN ? AND tracking_number IN ?", carrierKeys, tns).Find(&existing).Error; err != nil {
 		return 0, 0, err
 	}
 	byKey := make(map[shipmentKey]*shipmentRow, len(existing))
