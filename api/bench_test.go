@@ -1,0 +1,153 @@
+package api_test
+
+// Benchmarks of the HTTP handlers, middleware included (request id,
+// metrics, request log, recover, body limit, timeout, bearer token), driven
+// through httptest.NewRecorder without sockets. They run only with -bench
+// and assert nothing about timings:
+//
+//	go test -bench . -run '^$' ./api
+//
+// "memory" serves a fixed shipment from memory: the cost of Echo, the
+// middleware and JSON alone. "sqlite" and "postgres" serve 20,000
+// shipments from a real store, as the binary does.
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/bench/benchdata"
+	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/store/storetest"
+)
+
+const benchToken = "bench-token"
+
+// memShipments answers every lookup with one shipment and every list with
+// the same page of 100.
+type memShipments struct {
+	one  store.Shipment
+	page []store.Shipment
+}
+
+func newMemShipments() *memShipments {
+	now := time.Now().UTC().Truncate(time.Second)
+	in := benchdata.Shipments(100, 1000, 20_000_000)
+	m := &memShipments{}
+	for i, s := range in {
+		loc, _ := store.ParseLocation(s.ReceiverAddress)
+		loc.ID = uint64(i + 1)
+		sh := store.Shipment{
+			TrackingNumber: s.TrackingNumber, Carrier: s.Carrier, Status: s.Status,
+			SenderAddress: s.SenderAddress, ReceiverAddress: s.ReceiverAddress,
+			CreatedAt: now, UpdatedAt: now, Articles: s.Articles, Location: &loc,
+			Weather: &store.Weather{
+				LocationID: loc.ID, Query: loc.City + ", " + loc.Country, TemperatureC: 8.2, Condition: "Partly cloudy",
+				ConditionCode: "1003", Humidity: 81, WindKph: 15.1, ObservedAt: now, FetchedAt: now, Provider: "weatherapi",
+			},
+		}
+		m.page = append(m.page, sh)
+	}
+	m.one = m.page[0]
+	return m
+}
+
+func (m *memShipments) Get(context.Context, string, string) (store.Shipment, error) {
+	return m.one, nil
+}
+
+func (m *memShipments) List(_ context.Context, p store.ListParams) (store.Page, error) {
+	return store.Page{Shipments: m.page[:min(p.Limit, len(m.page))], NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+}
+
+func BenchmarkAPI(b *testing.B) {
+	for _, backend := range append([]string{"memory"}, storetest.Drivers...) {
+		b.Run(backend, func(b *testing.B) {
+			var (
+				shipments api.Shipments
+				lookups   []store.ShipmentInput
+				deep      string
+			)
+			if backend == "memory" {
+				m := newMemShipments()
+				shipments = m
+				lookups = []store.ShipmentInput{{Carrier: m.one.Carrier, TrackingNumber: m.one.TrackingNumber}}
+				deep = "eyJjIjoiZGhsIiwidCI6IlROMSJ9"
+			} else {
+				st := storetest.Open(b, backend)
+				ctx := context.Background()
+				in, err := benchdata.Load(ctx, st, 20_000, 1_000)
+				if err != nil {
+					b.Fatalf("load: %v", err)
+				}
+				shipments, lookups = st, in
+				for range 18 { // 18,000 of 20,000: the page at 90%
+					page, err := st.List(ctx, store.ListParams{Limit: 1000, Cursor: deep})
+					if err != nil {
+						b.Fatal(err)
+					}
+					deep = page.NextCursor
+				}
+			}
+			srv := api.New(api.Config{
+				Shipments: shipments,
+				Metrics:   prometheus.NewRegistry(),
+				Tokens:    []string{benchToken},
+			})
+			pick := func(i int) store.ShipmentInput { return lookups[(i*7919)%len(lookups)] }
+
+			b.Run("get", func(b *testing.B) {
+				benchHandler(b, srv, func(i int) *http.Request {
+					s := pick(i)
+					return httptest.NewRequest(http.MethodGet, "/shipment/"+s.Carrier+"/"+s.TrackingNumber, nil)
+				})
+			})
+			b.Run("post", func(b *testing.B) {
+				benchHandler(b, srv, func(i int) *http.Request {
+					s := pick(i)
+					r := httptest.NewRequest(http.MethodPost, "/shipment/",
+						strings.NewReader(`{"tracking_number":"`+s.TrackingNumber+`","carrier":"`+s.Carrier+`"}`))
+					r.Header.Set("Content-Type", "application/json")
+					return r
+				})
+			})
+			b.Run("list_first", func(b *testing.B) {
+				benchHandler(b, srv, func(int) *http.Request {
+					r := httptest.NewRequest(http.MethodGet, "/shipment/?limit=100", nil)
+					r.Header.Set("Authorization", "Bearer "+benchToken)
+					return r
+				})
+			})
+			b.Run("list_deep", func(b *testing.B) {
+				benchHandler(b, srv, func(int) *http.Request {
+					r := httptest.NewRequest(http.MethodGet, "/shipment/?limit=100&cursor="+deep, nil)
+					r.Header.Set("Authorization", "Bearer "+benchToken)
+					return r
+				})
+			})
+		})
+	}
+}
+
+func benchHandler(b *testing.B, h http.Handler, req func(i int) *http.Request) {
+	b.Helper()
+	b.ReportAllocs()
+	var bytes int64
+	i := 0
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req(i))
+		i++
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+		bytes += int64(rec.Body.Len())
+	}
+	b.SetBytes(bytes / int64(max(1, i)))
+}

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Turn bench/run.sh's results.jsonl into the Markdown report (stdout).
+
+    python3 bench/report.py bench/out/raw/<stamp>/results.jsonl
+
+Medians over runs; every ratio to the reference is taken within one run
+(same minute, same machine load) and then the median of those is shown.
+Python 3 standard library only.
+"""
+import json
+import statistics
+import sys
+
+SCENARIOS = [
+    ("lookup_post", "POST /shipment/ (random lookup)"),
+    ("lookup_get", "GET /shipment/{carrier}/{tn} (random)"),
+    ("list_first", "GET /shipment/?limit=100 (first page)"),
+    ("list_deep", "GET /shipment/?limit=100&cursor= (page at 90%)"),
+    ("reference", "reference: bare Echo, constant lookup-sized body"),
+]
+LOOKUPS = ("lookup_post", "lookup_get")
+SCALE_LIMIT = 1.3
+RSS_LIMIT_MB = 100
+FLAT_LIMIT = 0.10  # RSS growth from 25% of the long run to its end
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fnum(x, digits=0):
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def mib(kb):
+    return None if kb is None else kb / 1024
+
+
+def errors(w):
+    return w["err_status"] + w["err_connect"] + w["err_read"] + w["err_write"] + w["err_timeout"]
+
+
+def yes(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def main(path):
+    recs = [json.loads(line) for line in open(path) if line.strip()]
+    meta = next((r for r in recs if r["kind"] == "meta"), {})
+    loads = [r for r in recs if r["kind"] == "load" and r["run"] > 0]
+    sizes = sorted({r["size"] for r in loads})
+    datasets = {r["size"]: r for r in recs if r["kind"] == "dataset"}
+    out = []
+    p = out.append
+
+    p(f"# shiptrack load benchmark, {meta.get('date', '?')}")
+    p("")
+    if meta:
+        p(f"- machine: {meta['nproc']} cores ({meta['cpu']}), {meta['mem_kb'] / 1024 / 1024:.1f} GiB; "
+          f"{meta['go']}; PostgreSQL {meta['postgres']} (`{meta['pg_params'] or 'default'}`)")
+        p(f"- wrk `{meta['wrk']} --latency`, {meta['runs']} run(s) per figure, medians shown; "
+          f"commit {meta['commit']}; raw data in `{meta['raw']}`")
+    if loads:
+        l1 = [r["load1"] for r in loads]
+        p(f"- 1-minute load average at the start of the measurements: {min(l1):.2f} to {max(l1):.2f} "
+          f"(wrk, the server and PostgreSQL share the {meta.get('nproc', '?')} cores; anything above ~2 is other work)")
+    p("")
+
+    # ---- per-run ratios to the reference ----
+    by = {}
+    for r in loads:
+        by.setdefault((r["size"], r["scenario"]), {})[r["run"]] = r
+
+    def ratio(size, scen, key, inverse=False):
+        """median over runs of scen/reference for wrk key (or a top-level key)."""
+        vals = []
+        for run, r in by.get((size, scen), {}).items():
+            ref = by.get((size, "reference"), {}).get(run)
+            if not ref:
+                continue
+            a = r["wrk"][key] if key in r["wrk"] else r.get(key)
+            b = ref["wrk"][key] if key in ref["wrk"] else ref.get(key)
+            if a and b:
+                vals.append(b / a if inverse else a / b)
+        return med(vals)
+
+    def stat(size, scen, f):
+        return med([f(r) for r in by.get((size, scen), {}).values()])
+
+    summary = {}
+    for size in sizes:
+        ds = datasets.get(size, {})
+        p(f"## Load: {size:,} shipments")
+        p("")
+        if ds:
+            p(f"{ds['rows']:,} article rows, {ds['locations']:,} receiver locations (all with weather); "
+              f"a lookup answer is {ds['answer_bytes']:,} B, a page of 100 is {ds['page_bytes']:,} B.")
+            p("")
+        p("| scenario | req/s (× ref) | p50 ms (× ref) | p99 ms (× ref) | errors: non-2xx + socket (timeouts) / completed | peak RSS MiB (× ref) | server CPU ms/req | PostgreSQL CPU ms/req |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for scen, title in SCENARIOS:
+            runs = by.get((size, scen))
+            if not runs:
+                continue
+            rps = stat(size, scen, lambda r: r["wrk"]["rps"])
+            p50 = stat(size, scen, lambda r: r["wrk"]["p50_ms"])
+            p99 = stat(size, scen, lambda r: r["wrk"]["p99_ms"])
+            errs = sum(errors(r["wrk"]) for r in runs.values())
+            touts = sum(r["wrk"]["err_timeout"] for r in runs.values())
+            reqs = sum(r["wrk"]["requests"] for r in runs.values())
+            rss = max(r["rss_peak_kb"] for r in runs.values())
+            scpu = stat(size, scen, lambda r: 1000 * r["server_cpu_s"] / max(1, r["wrk"]["requests"]))
+            pcpu = stat(size, scen, lambda r: 1000 * r["pg_cpu_s"] / max(1, r["wrk"]["requests"]))
+            r_rps = ratio(size, scen, "rps")
+            r_p50 = ratio(size, scen, "p50_ms")
+            r_p99 = ratio(size, scen, "p99_ms")
+            r_rss = ratio(size, scen, "rss_peak_kb")
+            summary[(size, scen)] = dict(rps=rps, p50=p50, p99=p99, errs=errs, rss=rss, r_rps=r_rps,
+                                         r_p50=r_p50, r_p99=r_p99, reqs=reqs)
+            is_ref = scen == "reference"
+            p(f"| {title} | {fnum(rps)}{'' if is_ref else f' ({fnum(r_rps, 2)}×)'} "
+              f"| {fnum(p50, 2)}{'' if is_ref else f' ({fnum(r_p50, 1)}×)'} "
+              f"| {fnum(p99, 2)}{'' if is_ref else f' ({fnum(r_p99, 1)}×)'} "
+              f"| {errs}{f' ({touts})' if touts else ''} / {reqs:,} | {fnum(mib(rss), 1)}{'' if is_ref else f' ({fnum(r_rss, 1)}×)'} "
+              f"| {fnum(scpu, 3)} | {'–' if is_ref else fnum(pcpu, 3)} |")
+        p("")
+
+    serr = [r for r in recs if r["kind"] == "server_errors"]
+    if serr:
+        p("Requests the server itself logged as failed over the whole size (measured runs, warm-ups, profiles); "
+          "most are requests whose client (wrk) hung up at the end of a run, which wrk cannot count:")
+        p("")
+        p("| shipments | logged failures | 500 \"context canceled\" | 503 database unavailable |")
+        p("|---:|---:|---:|---:|")
+        for r in serr:
+            p(f"| {r['size']:,} | {r['total']} | {r['canceled_500']} | {r['unavailable_503']} |")
+        p("")
+
+    # ---- scaling ----
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        p(f"## Scaling: {hi:,} against {lo:,} shipments (target: within {SCALE_LIMIT}×)")
+        p("")
+        p("Slowdown = how many times worse the large dataset is (req/s: small ÷ large; latency: large ÷ small). "
+          "\"vs ref\" divides out the machine's drift by comparing each size's share of the reference "
+          "measured in the same run.")
+        p("")
+        p("| scenario | req/s slowdown | req/s slowdown vs ref | p50 slowdown | p99 slowdown | peak RSS ratio |")
+        p("|---|---:|---:|---:|---:|---:|")
+        scale_worst = {}
+        for scen, title in SCENARIOS[:4]:
+            a, b = summary.get((lo, scen)), summary.get((hi, scen))
+            if not a or not b:
+                continue
+            s_rps = a["rps"] / b["rps"]
+            s_rel = a["r_rps"] / b["r_rps"] if a["r_rps"] and b["r_rps"] else None
+            s_p50 = b["p50"] / a["p50"]
+            s_p99 = b["p99"] / a["p99"]
+            s_rss = b["rss"] / a["rss"]
+            scale_worst[scen] = max(x for x in (s_rel or s_rps, s_p50) if x is not None)
+            scale_worst[scen + "_all"] = max(s_rps, s_p50, s_p99)
+            p(f"| {title} | {s_rps:.2f} | {fnum(s_rel, 2)} | {s_p50:.2f} | {s_p99:.2f} | {s_rss:.2f} |")
+        p("")
+
+    # ---- imports ----
+    imps = [r for r in recs if r["kind"] == "import"]
+    if imps:
+        p("## Imports (`shiptrack import FILE`, wall time of the whole command)")
+        p("")
+        p("| data | database | article rows | shipments | first import s | re-import (no changes) s | importer peak RSS MiB |")
+        p("|---|---|---:|---:|---:|---:|---:|")
+        seen = set()
+        for r in imps:
+            if r.get("reimport"):
+                continue
+            key = (r.get("dataset"), r["database"], r["rows"])
+            if key in seen:
+                continue
+            seen.add(key)
+            re = None if r.get("dataset") is not None else next(
+                (x for x in imps if x.get("reimport") and x["database"] == r["database"] and x["rows"] == r["rows"]), None)
+            label = f"`gen_csv.py --rows {r['rows']}`" if r.get("dataset") is None else \
+                f"load dataset {r['dataset']:,} (imported by `{r.get('importer', 'shiptrack')}`)"
+            first = f"{r['seconds']:.1f}" if r.get("done", True) else f"> {r['timeout']} (not finished, stopped)"
+            p(f"| {label} | {r['database']} | {r['rows']:,} | {r['shipments']:,} | {first} "
+              f"| {fnum(re['seconds'], 1) if re else '–'} | {fnum(mib(r['rss_kb']) if r['rss_kb'] else None, 0)} |")
+        p("")
+
+    # ---- weather ----
+    ws = [r for r in recs if r["kind"] == "weather"]
+    if ws:
+        p("## Weather refresh (unthrottled fake provider, 16 workers, rate 100000/s)")
+        p("")
+        p("Time from starting the server to `/weather/status` showing every location done (start-up included).")
+        p("")
+        p("| database | locations | fetched | provider calls | seconds | of which start-up | locations/s |")
+        p("|---|---:|---:|---:|---:|---:|---:|")
+        for r in ws:
+            p(f"| {r['label']} | {r['locations']:,} | {r['fetched']:,} | {r['provider_calls']:,} | {r['seconds']:.2f} "
+              f"| {r['ready_seconds']:.2f} | {r['locations'] / r['seconds']:,.0f} |")
+        p("")
+
+    # ---- RSS over time ----
+    rs = [r for r in recs if r["kind"] == "rss"]
+    flat = None
+    for r in rs:
+        s = r["samples"]
+        p(f"## Server RSS during a {r['duration']} run of GET lookups, {r['size']:,} shipments")
+        p("")
+        if not s:
+            p("no samples")
+            continue
+        end = s[-1][0]
+        marks = [m for m in (1, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120) if m <= end] + [end]
+        row = []
+        for m in marks:
+            near = min(s, key=lambda x: abs(x[0] - m))
+            row.append(near[1] / 1024)
+        p("| t s | " + " | ".join(f"{m:.0f}" for m in marks) + " | peak | VmHWM |")
+        p("|---|" + "---:|" * (len(marks) + 2))
+        peak = max(x[1] for x in s)
+        p("| RSS MiB | " + " | ".join(f"{v:.1f}" for v in row) + f" | {peak / 1024:.1f} | {r['hwm_kb'] / 1024:.1f} |")
+        q = [x[1] for x in s if x[0] >= end * 0.25]
+        first = q[0] if q else s[0][1]
+        growth = (max(q) - first) / first if q else 0
+        flat = growth <= FLAT_LIMIT
+        w = r["wrk"]
+        p("")
+        p(f"{w['rps']:,.0f} req/s, p99 {w['p99_ms']:.2f} ms, {errors(w)} errors; growth from t={end * 0.25:.0f} s to the end: "
+          f"{growth * 100:+.1f}% (flat means within {FLAT_LIMIT * 100:.0f}%).")
+        p("")
+
+    # ---- targets ----
+    if summary:
+        p("## Targets")
+        p("")
+        p("| target | measured | |")
+        p("|---|---|---|")
+        for scen in LOOKUPS:
+            vals = [(s, summary[(s, scen)]) for s in sizes if (s, scen) in summary]
+            if vals:
+                worst = min(v["r_rps"] or 0 for _, v in vals)
+                p(f"| {scen}: ≥ 50% of the reference's req/s | " + ", ".join(
+                    f"{s:,}: {fnum((v['r_rps'] or 0) * 100, 1)}%" for s, v in vals) + f" | {yes(worst >= 0.5)} |")
+                worst99 = max(v["p99"] for _, v in vals)
+                p(f"| {scen}: p99 ≤ 10 ms | " + ", ".join(f"{s:,}: {v['p99']:.1f} ms" for s, v in vals)
+                  + f" | {yes(worst99 <= 10)} |")
+        errs = sum(v["errs"] for (s, sc), v in summary.items())
+        p(f"| zero non-2xx / socket errors (all scenarios) | {errs} | {yes(errs == 0)} |")
+        vals = [(s, summary[(s, "list_first")]) for s in sizes if (s, "list_first") in summary]
+        if vals:
+            worst = min(v["r_rps"] or 0 for _, v in vals)
+            p("| first page of 100: ≥ 20% of the reference's req/s | " + ", ".join(
+                f"{s:,}: {fnum((v['r_rps'] or 0) * 100, 1)}%" for s, v in vals) + f" | {yes(worst >= 0.2)} |")
+        if len(sizes) >= 2:
+            worst = max(scale_worst[k] for k in scale_worst if not k.endswith("_all"))
+            worst_all = max(scale_worst[k] for k in scale_worst if k.endswith("_all"))
+            p(f"| {sizes[-1]:,} within {SCALE_LIMIT}× of {sizes[0]:,} (req/s vs ref and p50; every scenario, deep pages too) "
+              f"| worst {worst:.2f}× (raw req/s, p50, p99: worst {worst_all:.2f}×) | {yes(worst <= SCALE_LIMIT)} |")
+        rss = max(v["rss"] for (s, sc), v in summary.items() if sc != "reference")
+        p(f"| server RSS under load ≤ {RSS_LIMIT_MB} MB | peak {rss / 1024:.1f} MiB ({rss * 1024 / 1e6:.1f} MB) | {yes(rss * 1024 / 1e6 <= RSS_LIMIT_MB)} |")
+        if flat is not None:
+            p(f"| RSS flat over the long run | see above | {yes(flat)} |")
+        for db in ("postgres", "sqlite"):
+            r = next((x for x in imps if x["database"] == db and x.get("dataset") is None and not x.get("reimport")), None)
+            if r:
+                done = r.get("done", True)
+                took = f"{r['seconds']:.1f} s" if done else f"not finished in {r['timeout']} s"
+                p(f"| import of {r['rows']:,} article rows ≤ 60 s, {db} | {took} | {yes(done and r['seconds'] <= 60)} |")
+        for r in ws:
+            if r["label"].startswith("weather"):
+                ok = r["seconds"] <= 10 and r["fetched"] >= r["locations"]
+                p(f"| refresh of {r['locations']:,} locations ≤ 10 s | {r['seconds']:.2f} s | {yes(ok)} |")
+        p("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

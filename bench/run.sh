@@ -1,0 +1,502 @@
+#!/usr/bin/env bash
+# bench/run.sh: shiptrack's load benchmark, rerunnable by anyone on one
+# machine. docs/benchmarks.md explains what it measures and how to read it.
+#
+#   bench/run.sh [--shipments 10000,1000000] [--duration 30s] [--runs 3]
+#
+# It builds the release binary, generates data with shared/data/gen_csv.py,
+# times imports (PostgreSQL and SQLite) and a weather refresh against a local
+# unthrottled fake provider, then drives the API with wrk (GET and POST
+# lookups, first and deep list pages) and, in the same run, a bare Echo
+# reference server, and writes bench/out/results.md. All traffic stays on
+# 127.0.0.1; every database it creates is named shiptrack_bench_* and is
+# dropped at the end.
+#
+# Needs: go, gcc (SQLite's cgo driver), wrk, curl, python3, psql, and a
+# PostgreSQL it may create databases on (--pg, default the local server).
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+usage: bench/run.sh [options]
+  --shipments LIST      dataset sizes in shipments, comma-separated (default 10000,1000000)
+  --duration D          wrk duration of each measurement (default 30s)
+  --runs N              measurements of each scenario; medians are reported (default 3)
+  --rss-duration D      length of the RSS-over-time run on the largest size (default 60s; 0 skips)
+  --import-rows N       article rows of the import benchmark (default 1000000; 0 skips)
+  --weather-locations N locations of the weather refresh benchmark (default 10000; 0 skips)
+  --cities N            distinct receiver locations of the load datasets (default 1000)
+  --threads N           wrk threads (default 2)
+  --connections N       wrk connections (default 64)
+  --pg URL              PostgreSQL server, without database (default postgres://postgres@127.0.0.1:5432)
+  --pg-params QS        query string added to the server's database URL (default sslmode=disable)
+  --import-timeout S    give up an import after S seconds and record it as not finished (default 300)
+  --importer BIN        binary that imports the load and weather datasets (default: the built one;
+                        the import benchmark always uses the built one)
+  --no-build            reuse bench/out/shiptrack, bench/out/reference, bench/out/fakeprovider
+  --no-profile          skip the CPU profiles taken after the measured runs
+  --keep                keep the databases and generated CSVs' databases (default: drop them)
+  --quick               smoke test: --shipments 10000 --duration 5s --runs 1 --rss-duration 10s
+                        --import-rows 20000 --weather-locations 500
+  -h, --help            this help
+EOF
+}
+
+SHIPMENTS=10000,1000000
+DURATION=30s
+RUNS=3
+RSS_DURATION=60s
+IMPORT_ROWS=1000000
+WEATHER_LOCATIONS=10000
+CITIES=1000
+THREADS=2
+CONNS=64
+PG=postgres://postgres@127.0.0.1:5432
+PG_PARAMS=sslmode=disable
+IMPORT_TIMEOUT=300
+IMPORTER=
+BUILD=1
+PROFILE=1
+KEEP=0
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--shipments) SHIPMENTS=$2; shift ;;
+	--duration) DURATION=$2; shift ;;
+	--runs) RUNS=$2; shift ;;
+	--rss-duration) RSS_DURATION=$2; shift ;;
+	--import-rows) IMPORT_ROWS=$2; shift ;;
+	--weather-locations) WEATHER_LOCATIONS=$2; shift ;;
+	--cities) CITIES=$2; shift ;;
+	--threads) THREADS=$2; shift ;;
+	--connections) CONNS=$2; shift ;;
+	--pg) PG=${2%/}; shift ;;
+	--pg-params) PG_PARAMS=$2; shift ;;
+	--import-timeout) IMPORT_TIMEOUT=$2; shift ;;
+	--importer) IMPORTER=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
+	--no-build) BUILD=0 ;;
+	--no-profile) PROFILE=0 ;;
+	--keep) KEEP=1 ;;
+	--quick) SHIPMENTS=10000 DURATION=5s RUNS=1 RSS_DURATION=10s IMPORT_ROWS=20000 WEATHER_LOCATIONS=500 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "bench/run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/bench/out
+DATA=$OUT/data
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RAW=$OUT/raw/$STAMP
+RESULTS=$RAW/results.jsonl
+LUA=$ROOT/bench/wrk/shiptrack.lua
+GEN=${GEN_CSV:-$ROOT/../shared/data/gen_csv.py}
+BIN=$OUT/shiptrack
+API_PORT=18080 REF_PORT=18081 FAKE_PORT=18090 PPROF_PORT=16060
+TOKEN=bench-token
+mkdir -p "$DATA" "$RAW"
+: >"$RESULTS"
+
+log() { printf '%s bench: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in go wrk curl python3 psql; do
+	command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
+done
+[ -f "$GEN" ] || die "generator $GEN not found (set GEN_CSV)"
+psql "$PG/postgres" -qAtc 'select 1' >/dev/null || die "PostgreSQL at $PG does not answer"
+for port in $API_PORT $REF_PORT $FAKE_PORT $PPROF_PORT; do
+	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+		die "port $port is in use on 127.0.0.1"
+	fi
+done
+# Only the settings below apply: the caller's SHIPTRACK_* must not leak in.
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^SHIPTRACK_' || true)
+
+# --- processes and databases this run owns, cleaned up on exit -------------
+PIDS=()
+DBS=()
+cleanup() {
+	local pid db
+	for pid in "${PIDS[@]}"; do
+		pkill -TERM -P "$pid" 2>/dev/null || true # e.g. the import under time(1) and timeout(1)
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$KEEP" = 0 ]; then
+		for db in "${DBS[@]}"; do
+			psql "$PG/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+		done
+		rm -f "$OUT"/bench-*.db*
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() { # PID: SIGTERM, wait, forget
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	local keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+fresh_db() { # NAME
+	psql "$PG/postgres" -qAtc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
+	psql "$PG/postgres" -qAtc "CREATE DATABASE $1" >/dev/null
+	DBS+=("$1")
+}
+db_url() { echo "$PG/$1${PG_PARAMS:+?$PG_PARAMS}"; }
+sql() { psql "$PG/$1" -qAtc "$2"; }
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.3f\n", b - a}'; }
+secs() { # 30s, 2m, 45 -> seconds
+	case "$1" in
+	*ms) echo 0 ;; *s) echo "${1%s}" ;; *m) echo $((${1%m} * 60)) ;; *) echo "$1" ;;
+	esac
+}
+emit() { echo "$1" >>"$RESULTS"; }
+
+# CPU time (clock ticks, utime+stime) of a process, and of the PostgreSQL
+# backends serving one database (their titles name it).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_snapshot() { # DB: "pid ticks" of each backend serving DB
+	local pid
+	for pid in $(ps -eo pid=,args= | awk -v db="$1" '$2 == "postgres:" {for (i = 3; i <= NF; i++) if ($i == db) {print $1; break}}'); do
+		echo "$pid $(ticks "$pid")"
+	done
+}
+# pg_sampler DB FILE: snapshots every second until killed. Backends come
+# and go (pgx closes a connection whose query was cancelled), so the last
+# value seen of each one counts.
+pg_sampler() {
+	while :; do
+		pg_snapshot "$1" >>"$2"
+		sleep 1
+	done
+}
+pg_cpu_s() { # START-SNAPSHOT SAMPLES: CPU seconds the backends used in between
+	awk -v hz="$HZ" 'FNR == NR {start[$1] = $2; next} {if ($2 > last[$1]) last[$1] = $2}
+		END {for (p in last) t += last[p] - start[p]; printf "%.2f\n", t / hz}' "$1" "$2"
+}
+HZ=$(getconf CLK_TCK)
+cpu_s() { awk -v a="$1" -v b="$2" -v hz="$HZ" 'BEGIN {printf "%.2f\n", (b - a) / hz}'; }
+
+# rss_sampler PID FILE INTERVAL: "seconds-since-start VmRSS-kB" lines until
+# killed; bash builtins only, so sampling costs the measured machine little.
+rss_sampler() {
+	local start=${EPOCHREALTIME/[.,]/} k v _ d
+	while [ -r "/proc/$1/status" ]; do
+		while read -r k v _; do
+			if [ "$k" = VmRSS: ]; then
+				d=$((${EPOCHREALTIME/[.,]/} - start))
+				printf '%d.%02d %s\n' $((d / 1000000)) $(((d / 10000) % 100)) "$v"
+			fi
+		done <"/proc/$1/status"
+		sleep "$3"
+	done >"$2"
+}
+vm_hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+wait_http() { # URL SECONDS
+	local deadline=$((SECONDS + $2))
+	until curl -sf -o /dev/null --max-time 1 "$1"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.05
+	done
+}
+
+# --- build ------------------------------------------------------------------
+if [ "$BUILD" = 1 ]; then
+	log "building the release binary"
+	# The README's release build (musl, static), so the benchmark measures
+	# what ships.
+	(cd "$ROOT" && CC=musl-gcc CGO_CFLAGS='-Os -g0' CGO_ENABLED=1 go build -trimpath \
+		-tags netgo,osusergo,sqlite_omit_load_extension \
+		-ldflags '-s -w -linkmode external -extldflags "-static"' -o "$BIN" .) 2>"$RAW/build.log" ||
+		{ cat "$RAW/build.log" >&2; die "build failed"; }
+	(cd "$ROOT" && go build -o "$OUT/reference" ./bench/reference && go build -o "$OUT/fakeprovider" ./bench/fakeprovider)
+fi
+for b in "$BIN" "$OUT/reference" "$OUT/fakeprovider"; do [ -x "$b" ] || die "$b missing: run without --no-build"; done
+
+"$OUT/fakeprovider" -addr "127.0.0.1:$FAKE_PORT" >"$RAW/fakeprovider.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$FAKE_PORT/stats" 10 || die "fake provider did not start"
+fake_calls() { curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])'; }
+
+SRV_PID=
+start_server() { # DB LOGNAME [extra env...]
+	local db=$1 logname=$2
+	shift 2
+	(cd "$OUT" && exec env \
+		SHIPTRACK_DATABASE_URL="$(db_url "$db")" \
+		SHIPTRACK_LISTEN="127.0.0.1:$API_PORT" \
+		SHIPTRACK_SEED=false \
+		SHIPTRACK_LOG_LEVEL=error \
+		SHIPTRACK_WEATHER_PROVIDER=weatherapi \
+		SHIPTRACK_WEATHERAPI_KEY=bench \
+		SHIPTRACK_WEATHERAPI_URL="http://127.0.0.1:$FAKE_PORT/v1" \
+		SHIPTRACK_WEATHER_RATE=100000 \
+		SHIPTRACK_WEATHER_WORKERS=16 \
+		SHIPTRACK_API_TOKENS="$TOKEN" \
+		SHIPTRACK_API_RATE_LIMIT=0 \
+		"$@" "$BIN" --config /dev/null serve) >"$RAW/$logname.log" 2>&1 &
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+}
+
+# wait_weather N: until the server's first refresh run has fetched N
+# locations (or reported them failed/skipped) and the queue is empty.
+wait_weather() {
+	local deadline=$((SECONDS + 900)) s
+	while [ $SECONDS -lt $deadline ]; do
+		s=$(curl -s --max-time 2 "http://127.0.0.1:$API_PORT/weather/status" || true)
+		if [ -n "$s" ] && python3 -c '
+import json, sys
+s = json.loads(sys.argv[1]); n = int(sys.argv[2])
+done = s["fetched"] + s["failed"] + s["skipped"]
+sys.exit(0 if s["last_run_queued"] > 0 and done >= n and s["queue_depth"] == 0 else 1)' "$s" "$1" 2>/dev/null; then
+			echo "$s"
+			return 0
+		fi
+		kill -0 "$SRV_PID" 2>/dev/null || die "server exited; see $RAW"
+		sleep 0.1
+	done
+	die "weather refresh did not finish: $s"
+}
+
+gen_csv() { # NAME ARGS...: cached CSV (and lookups) under bench/out/data
+	local name=$1
+	shift
+	if [ ! -f "$DATA/$name.ok" ]; then
+		log "generating $name"
+		python3 "$GEN" "$@" --lookups "$DATA/$name.lookups" >"$DATA/$name.csv" 2>"$DATA/$name.gen.log"
+		touch "$DATA/$name.ok"
+	fi
+}
+
+# timed_import LABEL DATABASE_URL CSV [BIN]: import; sets IMPORT_SECS,
+# IMPORT_RSS_KB (the importer's peak RSS, 0 without GNU time) and
+# IMPORT_DONE (false when it ran out of --import-timeout).
+timed_import() {
+	local label=$1 url=$2 csv=$3 bin=${4:-$BIN} t0 rc=0 timer=()
+	[ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%M' -o "$RAW/$label.rss")
+	t0=$(now)
+	(cd "$OUT" && SHIPTRACK_DATABASE_URL="$url" SHIPTRACK_SEED=false exec "${timer[@]}" \
+		timeout "$IMPORT_TIMEOUT" "$bin" --config /dev/null import "$csv") >"$RAW/$label.log" 2>&1 &
+	local pid=$!
+	PIDS+=("$pid")
+	wait "$pid" || rc=$?
+	stop_pid "$pid"
+	IMPORT_SECS=$(since "$t0") IMPORT_RSS_KB=0 IMPORT_DONE=true
+	[ -s "$RAW/$label.rss" ] && IMPORT_RSS_KB=$(grep -E '^[0-9]+$' "$RAW/$label.rss" | tail -1)
+	IMPORT_RSS_KB=${IMPORT_RSS_KB:-0}
+	if [ "$rc" = 124 ]; then
+		IMPORT_DONE=false
+		log "import $label: not finished after ${IMPORT_TIMEOUT}s, stopped (nothing is written: one transaction)"
+		return 0
+	fi
+	[ "$rc" = 0 ] || { cat "$RAW/$label.log" >&2; die "import $label failed"; }
+	log "import $label: ${IMPORT_SECS}s ($(grep -v '^ *[0-9]*$' "$RAW/$label.log" | tail -1))"
+}
+csv_rows() { echo $(($(wc -l <"$1") - 1)); }
+
+# --- 1. import of IMPORT_ROWS article rows, PostgreSQL and SQLite -----------
+if [ "$IMPORT_ROWS" -gt 0 ]; then
+	gen_csv "rows$IMPORT_ROWS" --rows "$IMPORT_ROWS" --cities "$CITIES"
+	csv=$DATA/rows$IMPORT_ROWS.csv
+	shipments=$(wc -l <"$DATA/rows$IMPORT_ROWS.lookups")
+	db=shiptrack_bench_import
+	fresh_db "$db"
+	for dbkind in postgres sqlite; do
+		if [ "$dbkind" = postgres ]; then
+			fresh_db "$db"
+			url=$(db_url "$db")
+		else
+			rm -f "$OUT"/bench-import.db*
+			url=sqlite:$OUT/bench-import.db
+		fi
+		timed_import "import-$dbkind" "$url" "$csv"
+		emit "{\"kind\":\"import\",\"database\":\"$dbkind\",\"rows\":$IMPORT_ROWS,\"shipments\":$shipments,\"seconds\":$IMPORT_SECS,\"done\":$IMPORT_DONE,\"timeout\":$IMPORT_TIMEOUT,\"rss_kb\":$IMPORT_RSS_KB}"
+		if [ "$IMPORT_DONE" = true ]; then
+			timed_import "reimport-$dbkind" "$url" "$csv"
+			emit "{\"kind\":\"import\",\"database\":\"$dbkind\",\"reimport\":true,\"rows\":$IMPORT_ROWS,\"shipments\":$shipments,\"seconds\":$IMPORT_SECS,\"done\":$IMPORT_DONE,\"timeout\":$IMPORT_TIMEOUT,\"rss_kb\":$IMPORT_RSS_KB}"
+		fi
+		if [ "$dbkind" = postgres ]; then
+			psql "$PG/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+		fi
+	done
+	rm -f "$OUT"/bench-import.db*
+fi
+
+# --- 2. weather refresh of WEATHER_LOCATIONS locations, unthrottled fake -----
+# refresh DB LABEL: start the server on DB, time until every location is
+# fetched, record it; the server keeps running (SRV_PID).
+refresh() {
+	local db=$1 label=$2 locs calls0 t0 secs status fetched
+	locs=$(sql "$db" "select count(*) from locations")
+	calls0=$(fake_calls)
+	t0=$(now)
+	start_server "$db" "server-$label" SHIPTRACK_PPROF_LISTEN="127.0.0.1:$PPROF_PORT"
+	wait_http "http://127.0.0.1:$API_PORT/healthz" 60 || die "server did not start; see $RAW/server-$label.log"
+	local ready
+	ready=$(since "$t0")
+	status=$(wait_weather "$locs")
+	secs=$(since "$t0")
+	fetched=$(sql "$db" "select count(*) from weather where fetched_at is not null")
+	log "weather $label: $locs locations, $fetched fetched in ${secs}s (server ready after ${ready}s)"
+	emit "{\"kind\":\"weather\",\"label\":\"$label\",\"locations\":$locs,\"fetched\":$fetched,\"provider_calls\":$(($(fake_calls) - calls0)),\"seconds\":$secs,\"ready_seconds\":$ready,\"status\":$status}"
+}
+
+if [ "$WEATHER_LOCATIONS" -gt 0 ]; then
+	name=weather$WEATHER_LOCATIONS
+	gen_csv "$name" --shipments $((WEATHER_LOCATIONS * 10)) --cities "$WEATHER_LOCATIONS"
+	db=shiptrack_bench_$name
+	fresh_db "$db"
+	timed_import "import-$name" "$(db_url "$db")" "$DATA/$name.csv" "${IMPORTER:-$BIN}"
+	[ "$IMPORT_DONE" = true ] || die "could not import the weather dataset in ${IMPORT_TIMEOUT}s (try --importer)"
+	refresh "$db" "$name"
+	stop_pid "$SRV_PID"
+	psql "$PG/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+fi
+
+# --- 3. load: per dataset size ----------------------------------------------
+# measure SIZE RUN SCENARIO PID PORT DB wrk-args...: one wrk run, recorded.
+measure() {
+	local size=$1 run=$2 scen=$3 pid=$4 port=$5 db=$6
+	shift 6
+	local f=$RAW/wrk-$size-$scen-$run
+	local c0 c1 load sampler pgs= json pg_cpu=0
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	rss_sampler "$pid" "$f.rss" 0.25 &
+	sampler=$!
+	if [ -n "$db" ]; then
+		pg_snapshot "$db" >"$f.pg0"
+		: >"$f.pg"
+		pg_sampler "$db" "$f.pg" &
+		pgs=$!
+	fi
+	c0=$(ticks "$pid")
+	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$LUA" "http://127.0.0.1:$port" -- "$@" >"$f.txt" 2>&1 || true
+	c1=$(ticks "$pid")
+	kill "$sampler" $pgs 2>/dev/null || true
+	wait "$sampler" $pgs 2>/dev/null || true
+	if [ -n "$db" ]; then
+		pg_snapshot "$db" >>"$f.pg"
+		pg_cpu=$(pg_cpu_s "$f.pg0" "$f.pg")
+	fi
+	json=$(sed -n 's/^BENCHJSON //p' "$f.txt")
+	[ -n "$json" ] || { cat "$f.txt" >&2; die "wrk gave no result ($scen, size $size)"; }
+	local peak
+	peak=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$f.rss")
+	emit "{\"kind\":\"load\",\"size\":$size,\"run\":$run,\"scenario\":\"$scen\",\"rss_peak_kb\":$peak,\"hwm_kb\":$(vm_hwm "$pid"),\"server_cpu_s\":$(cpu_s "$c0" "$c1"),\"pg_cpu_s\":$pg_cpu,\"load1\":$load,\"wrk\":$json}"
+	log "size $size run $run $scen: $(python3 -c 'import json, sys
+w = json.loads(sys.argv[1])
+e = sum(w[k] for k in ("err_status", "err_connect", "err_read", "err_write", "err_timeout"))
+print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d" % (w["rps"], w["p50_ms"], w["p99_ms"], e))' "$json"), peak RSS $((peak / 1024)) MiB, load $load"
+}
+
+IFS=, read -r -a SIZES <<<"$SHIPMENTS"
+LARGEST=0
+for n in "${SIZES[@]}"; do [ "$n" -gt "$LARGEST" ] && LARGEST=$n; done
+
+for n in "${SIZES[@]}"; do
+	name=ship$n
+	gen_csv "$name" --shipments "$n" --cities "$CITIES"
+	lookups=$DATA/$name.lookups
+	db=shiptrack_bench_$n
+	fresh_db "$db"
+	timed_import "import-$name" "$(db_url "$db")" "$DATA/$name.csv" "${IMPORTER:-$BIN}"
+	[ "$IMPORT_DONE" = true ] || die "could not import the $n-shipment dataset in ${IMPORT_TIMEOUT}s (try --importer)"
+	emit "{\"kind\":\"import\",\"database\":\"postgres\",\"dataset\":$n,\"importer\":\"$(basename "${IMPORTER:-$BIN}")\",\"done\":true,\"rows\":$(csv_rows "$DATA/$name.csv"),\"shipments\":$n,\"seconds\":$IMPORT_SECS,\"rss_kb\":$IMPORT_RSS_KB}"
+	refresh "$db" "$name"
+
+	# A real lookup answer: the reference serves the same bytes.
+	IFS=, read -r tn carrier < <(head -1 "$lookups")
+	curl -sf -X POST "http://127.0.0.1:$API_PORT/shipment/" -H 'Content-Type: application/json' \
+		-d "{\"tracking_number\":\"$tn\",\"carrier\":\"$carrier\"}" >"$RAW/answer-$n.json" || die "lookup of $carrier/$tn failed"
+	"$OUT/reference" -addr "127.0.0.1:$REF_PORT" -body "$RAW/answer-$n.json" >"$RAW/reference-$n.log" 2>&1 &
+	REF_PID=$!
+	PIDS+=("$REF_PID")
+	wait_http "http://127.0.0.1:$REF_PORT/" 10 || die "reference did not start"
+
+	# The deep page: the cursor after the shipment ~90% through the
+	# (carrier key, tracking number) order, i.e. base64url({"c":..,"t":..}).
+	cursor=$(python3 - "$lookups" <<'EOF'
+import base64, json, sys
+keys = sorted((c.strip().lower(), t) for t, c in (l.rstrip("\n").split(",", 1) for l in open(sys.argv[1]) if l.strip()))
+c, t = keys[int(len(keys) * 0.9) - 1]
+print(base64.urlsafe_b64encode(json.dumps({"c": c, "t": t}, separators=(",", ":")).encode()).decode().rstrip("="))
+EOF
+)
+	deep="/shipment/?limit=100&cursor=$cursor"
+	first="/shipment/?limit=100"
+	got=$(curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API_PORT$deep" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') ||
+		die "deep page $deep failed"
+	[ "$got" = 100 ] || die "deep page has $got shipments, want 100"
+	curl -sf -o "$RAW/page-first-$n.json" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$API_PORT$first" || die "first page failed"
+	emit "{\"kind\":\"dataset\",\"size\":$n,\"rows\":$(csv_rows "$DATA/$name.csv"),\"locations\":$(sql "$db" "select count(*) from locations"),\"answer_bytes\":$(wc -c <"$RAW/answer-$n.json"),\"page_bytes\":$(wc -c <"$RAW/page-first-$n.json"),\"deep_path\":\"$deep\"}"
+
+	log "size $n: warm-up"
+	WARM=$DURATION
+	DURATION=5s
+	measure "$n" 0 lookup_get "$SRV_PID" "$API_PORT" "$db" get "$lookups" >/dev/null 2>&1
+	measure "$n" 0 list_first "$SRV_PID" "$API_PORT" "$db" path "$first" "$TOKEN" >/dev/null 2>&1
+	measure "$n" 0 reference "$REF_PID" "$REF_PORT" "" get "$lookups" >/dev/null 2>&1
+	DURATION=$WARM
+	for run in $(seq 1 "$RUNS"); do
+		measure "$n" "$run" reference "$REF_PID" "$REF_PORT" "" get "$lookups"
+		measure "$n" "$run" lookup_post "$SRV_PID" "$API_PORT" "$db" post "$lookups"
+		measure "$n" "$run" lookup_get "$SRV_PID" "$API_PORT" "$db" get "$lookups"
+		measure "$n" "$run" list_first "$SRV_PID" "$API_PORT" "$db" path "$first" "$TOKEN"
+		measure "$n" "$run" list_deep "$SRV_PID" "$API_PORT" "$db" path "$deep" "$TOKEN"
+	done
+
+	if [ "$n" = "$LARGEST" ] && [ "$(secs "$RSS_DURATION")" -gt 0 ]; then
+		log "size $n: RSS over a $RSS_DURATION run of GET lookups"
+		rss_sampler "$SRV_PID" "$RAW/rss-over-time-$n.txt" 1 &
+		sampler=$!
+		wrk -t"$THREADS" -c"$CONNS" -d"$RSS_DURATION" --latency -s "$LUA" "http://127.0.0.1:$API_PORT" -- get "$lookups" >"$RAW/wrk-rss-$n.txt" 2>&1 || true
+		kill "$sampler" 2>/dev/null || true
+		wait "$sampler" 2>/dev/null || true
+		samples=$(awk '{printf "%s[%s,%s]", (NR > 1 ? "," : ""), $1, $2}' "$RAW/rss-over-time-$n.txt")
+		emit "{\"kind\":\"rss\",\"size\":$n,\"duration\":\"$RSS_DURATION\",\"samples\":[$samples],\"hwm_kb\":$(vm_hwm "$SRV_PID"),\"wrk\":$(sed -n 's/^BENCHJSON //p' "$RAW/wrk-rss-$n.txt")}"
+	fi
+
+	if [ "$PROFILE" = 1 ] && [ "$n" = "$LARGEST" ]; then
+		for p in "get:get $lookups" "post:post $lookups" "list_first:path $first $TOKEN"; do
+			label=${p%%:*}
+			# shellcheck disable=SC2086 # word splitting of the wrk arguments is meant
+			wrk -t"$THREADS" -c"$CONNS" -d14s -s "$LUA" "http://127.0.0.1:$API_PORT" -- ${p#*:} >/dev/null 2>&1 &
+			wpid=$!
+			sleep 2
+			curl -s -o "$RAW/cpu-$label-$n.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=10" || true
+			wait "$wpid" || true
+			(cd "$ROOT" && go tool pprof -top -nodecount=40 "$RAW/cpu-$label-$n.pprof" >"$RAW/cpu-$label-$n.top.txt" 2>&1 &&
+				go tool pprof -top -cum -nodecount=60 "$RAW/cpu-$label-$n.pprof" >"$RAW/cpu-$label-$n.cum.txt" 2>&1) || true
+		done
+		log "profiles: $RAW/cpu-*-$n.{pprof,top.txt,cum.txt}"
+	fi
+
+	stop_pid "$REF_PID"
+	stop_pid "$SRV_PID"
+	# Requests the server logged as failed (log level error): wrk does not
+	# see those whose client had already hung up at the end of a run.
+	srvlog=$RAW/server-$name.log
+	emit "{\"kind\":\"server_errors\",\"size\":$n,\"total\":$(grep -c '"request failed"' "$srvlog" || true),\"canceled_500\":$(grep '"request failed"' "$srvlog" | grep -c 'context canceled' || true),\"unavailable_503\":$(grep '"request failed"' "$srvlog" | grep -c '"status":503' || true)}"
+	if [ "$KEEP" = 0 ]; then
+		psql "$PG/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+	fi
+done
+
+# --- report -------------------------------------------------------------------
+{
+	echo "{\"kind\":\"meta\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"nproc\":$(nproc),\"cpu\":\"$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)\",\"mem_kb\":$(awk '/^MemTotal/ {print $2}' /proc/meminfo),\"go\":\"$(go env GOVERSION)\",\"postgres\":\"$(psql "$PG/postgres" -qAtc 'show server_version')\",\"wrk\":\"-t$THREADS -c$CONNS -d$DURATION\",\"runs\":$RUNS,\"pg_params\":\"$PG_PARAMS\",\"commit\":\"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo '+dirty')\",\"raw\":\"${RAW#"$ROOT"/}\"}"
+} >>"$RESULTS"
+python3 "$ROOT/bench/report.py" "$RESULTS" | tee "$OUT/results.md" >"$RAW/results.md"
+cat "$OUT/results.md"
+log "results: bench/out/results.md (raw: ${RAW#"$ROOT"/})"

@@ -1,0 +1,157 @@
+package store_test
+
+// Benchmarks of the store's hot paths on SQLite and PostgreSQL. They run
+// only with -bench, assert nothing about timings, and build their own data:
+//
+//	go test -bench . -run '^$' ./store
+//
+// bench/run.sh measures the whole binary under load; these isolate the
+// store (GORM, driver, database) from HTTP.
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/shiptrack/shiptrack/bench/benchdata"
+	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/store/storetest"
+)
+
+const (
+	benchShipments = 20_000
+	benchLocations = 1_000
+)
+
+// benchStore opens a fresh store of driver loaded with benchShipments
+// shipments (every location with weather).
+func benchStore(b *testing.B, driver string) (*store.Store, []store.ShipmentInput) {
+	b.Helper()
+	st := storetest.Open(b, driver)
+	in, err := benchdata.Load(context.Background(), st, benchShipments, benchLocations)
+	if err != nil {
+		b.Fatalf("load: %v", err)
+	}
+	return st, in
+}
+
+// BenchmarkGet looks up one shipment (with articles, location, weather)
+// by carrier and tracking number, spread over the whole table.
+func BenchmarkGet(b *testing.B) {
+	for _, d := range storetest.Drivers {
+		b.Run(d, func(b *testing.B) {
+			st, in := benchStore(b, d)
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				s := in[(i*7919)%len(in)]
+				i++
+				if _, err := st.Get(ctx, s.Carrier, s.TrackingNumber); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkListFirstPage reads the first page of 100.
+func BenchmarkListFirstPage(b *testing.B) {
+	for _, d := range storetest.Drivers {
+		b.Run(d, func(b *testing.B) {
+			st, _ := benchStore(b, d)
+			benchList(b, st, "")
+		})
+	}
+}
+
+// BenchmarkListDeepPage reads the page of 100 that starts 90% of the way
+// through the (carrier, tracking number) order: with keyset pagination it
+// should cost what the first page does.
+func BenchmarkListDeepPage(b *testing.B) {
+	for _, d := range storetest.Drivers {
+		b.Run(d, func(b *testing.B) {
+			st, _ := benchStore(b, d)
+			ctx := context.Background()
+			cursor := ""
+			for range benchShipments * 9 / 10 / 1000 { // follow the cursors, as a client does
+				page, err := st.List(ctx, store.ListParams{Limit: 1000, Cursor: cursor})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cursor = page.NextCursor
+			}
+			benchList(b, st, cursor)
+		})
+	}
+}
+
+func benchList(b *testing.B, st *store.Store, cursor string) {
+	b.Helper()
+	ctx := context.Background()
+	for b.Loop() {
+		page, err := st.List(ctx, store.ListParams{Limit: 100, Cursor: cursor})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(page.Shipments) != 100 {
+			b.Fatalf("page of %d shipments, want 100", len(page.Shipments))
+		}
+	}
+}
+
+// BenchmarkImport imports a CSV of 10,000 article rows (about 5,000
+// shipments), parse included, as `shiptrack import` does. "new" imports
+// shipments the database does not have yet (each iteration has its own
+// tracking numbers, so the tables grow as in real use); "unchanged"
+// re-imports the same file, which must write nothing.
+func BenchmarkImport(b *testing.B) {
+	const rows = 10_000
+	shipments := func(start int) []store.ShipmentInput {
+		in := benchdata.Shipments(rows/2+rows/10, benchLocations, start)
+		n, k := 0, 0
+		for k < len(in) && n+len(in[k].Articles) <= rows {
+			n += len(in[k].Articles)
+			k++
+		}
+		return in[:k] // at most rows rows, close to it
+	}
+	for _, d := range storetest.Drivers {
+		b.Run(d+"/new", func(b *testing.B) {
+			st := storetest.Open(b, d)
+			ctx := context.Background()
+			var total int
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				in := shipments(30_000_000 + i*100_000)
+				data := benchdata.CSV(in)
+				total += benchdata.Rows(in)
+				i++
+				b.StartTimer()
+				if _, err := st.ImportCSV(ctx, bytes.NewReader(data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+		})
+		b.Run(d+"/unchanged", func(b *testing.B) {
+			st := storetest.Open(b, d)
+			ctx := context.Background()
+			in := shipments(30_000_000)
+			data := benchdata.CSV(in)
+			if _, err := st.ImportCSV(ctx, bytes.NewReader(data)); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				res, err := st.ImportCSV(ctx, bytes.NewReader(data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Created+res.Updated != 0 {
+					b.Fatalf("re-import changed %d shipments", res.Created+res.Updated)
+				}
+			}
+			b.ReportMetric(float64(benchdata.Rows(in)*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
