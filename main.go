@@ -168,6 +168,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	} else {
 		log.Info("weather provider", "provider", wp.Name(), "interval", cfg.Weather.Interval.String(), "workers", cfg.Weather.Workers)
 	}
+	if cfg.PprofListen != "" {
+		stopPprof, err := servePprof(cfg.PprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	// Claim the port before starting any background work, so a taken
 	// port fails start-up cleanly.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -197,13 +204,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		log.Warn("no API tokens set (SHIPTRACK_API_TOKENS): GET /shipment/ lists every shipment and address to anyone")
 	}
 	hs := httpServer(cfg, srv, log)
-	if cfg.PprofListen != "" {
-		stopPprof, err := servePprof(cfg.PprofListen, log)
-		if err != nil {
-			return err
-		}
-		defer stopPprof()
-	}
 	log.Info("listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready <- ln.Addr().String()
