@@ -112,32 +112,41 @@ func (s *Store) Location(ctx context.Context, id uint64) (Location, error) {
 // unexpired claim. This keeps "one provider call per location per
 // interval" true whatever the queue or scheduler do.
 func (s *Store) ClaimWeather(ctx context.Context, locationID uint64, owner string, now, staleBefore, leaseUntil time.Time) (ClaimResult, error) {
-	if err := s.ensureWeatherRows(ctx, []uint64{locationID}); err != nil {
-		return 0, err
-	}
 	now, staleBefore = now.UTC(), staleBefore.UTC()
-	res := s.db.WithContext(ctx).Model(&weatherRow{}).
-		Where("location_id = ?", locationID).
-		Where("fetched_at IS NULL OR fetched_at < ?", staleBefore).
-		Where("next_attempt_at IS NULL OR next_attempt_at <= ?", now).
-		// Exclusive even between workers of one process (they share an
-		// owner name): a held claim blocks everyone until it lapses.
-		Where("claimed_until IS NULL OR claimed_until < ?", now).
-		Updates(map[string]any{"claim_owner": owner, "claimed_until": leaseUntil.UTC()})
-	if res.Error != nil {
-		return 0, fmt.Errorf("store: claim weather: %w", wrapUnavailable(res.Error))
+	// Pushing a job created the weather row (MarkQueued), so the first
+	// try normally finds it; only a job queued some other way needs the
+	// row made and a second try.
+	for try := 0; ; try++ {
+		res := s.db.WithContext(ctx).Model(&weatherRow{}).
+			Where("location_id = ?", locationID).
+			Where("fetched_at IS NULL OR fetched_at < ?", staleBefore).
+			Where("next_attempt_at IS NULL OR next_attempt_at <= ?", now).
+			// Exclusive even between workers of one process (they share
+			// an owner name): a held claim blocks everyone until it lapses.
+			Where("claimed_until IS NULL OR claimed_until < ?", now).
+			Updates(map[string]any{"claim_owner": owner, "claimed_until": leaseUntil.UTC()})
+		if res.Error != nil {
+			return 0, fmt.Errorf("store: claim weather: %w", wrapUnavailable(res.Error))
+		}
+		if res.RowsAffected == 1 {
+			return Claimed, nil
+		}
+		var row weatherRow
+		err := s.db.WithContext(ctx).Take(&row, "location_id = ?", locationID).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) && try == 0 {
+			if err := s.ensureWeatherRows(ctx, []uint64{locationID}); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store: claim weather: %w", wrapUnavailable(err))
+		}
+		if (row.FetchedAt != nil && !row.FetchedAt.Before(staleBefore)) || (row.NextAttemptAt != nil && row.NextAttemptAt.After(now)) {
+			return Fresh, nil
+		}
+		return Busy, nil
 	}
-	if res.RowsAffected == 1 {
-		return Claimed, nil
-	}
-	var row weatherRow
-	if err := s.db.WithContext(ctx).Take(&row, "location_id = ?", locationID).Error; err != nil {
-		return 0, fmt.Errorf("store: claim weather: %w", wrapUnavailable(err))
-	}
-	if (row.FetchedAt != nil && !row.FetchedAt.Before(staleBefore)) || (row.NextAttemptAt != nil && row.NextAttemptAt.After(now)) {
-		return Fresh, nil
-	}
-	return Busy, nil
 }
 
 // SaveWeather stores a successful fetch and releases the claim. Only the
