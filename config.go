@@ -33,6 +33,7 @@ type config struct {
 		RateLimit  float64
 		RateBurst  int
 		TrustProxy bool
+		CacheMB    int
 	}
 
 	HTTP struct {
@@ -72,6 +73,7 @@ func defaultConfig() config {
 	c.RedisHeartbeat = 30 * time.Second
 	c.API.RateLimit = 10
 	c.API.RateBurst = 20
+	c.API.CacheMB = 16
 	c.HTTP.MaxHeaderBytes = 64 << 10
 	c.HTTP.ReadHeaderTimeout = 5 * time.Second
 	c.HTTP.ReadTimeout = 15 * time.Second
@@ -112,6 +114,7 @@ func (c *config) settings() []setting {
 		{"api.rate_limit", "SHIPTRACK_API_RATE_LIMIT", float(&c.API.RateLimit)},
 		{"api.rate_burst", "SHIPTRACK_API_RATE_BURST", integer(&c.API.RateBurst, 1, 1_000_000)},
 		{"api.trust_proxy", "SHIPTRACK_API_TRUST_PROXY", boolean(&c.API.TrustProxy)},
+		{"api.cache_mb", "SHIPTRACK_API_CACHE_MB", integer(&c.API.CacheMB, 0, 1<<20)},
 		{"debug.pprof_listen", "SHIPTRACK_PPROF_LISTEN", str(&c.PprofListen, nil)},
 		{"http.read_header_timeout", "SHIPTRACK_HTTP_READ_HEADER_TIMEOUT", duration(&c.HTTP.ReadHeaderTimeout)},
 		{"http.read_timeout", "SHIPTRACK_HTTP_READ_TIMEOUT", duration(&c.HTTP.ReadTimeout)},

@@ -186,8 +186,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 
+	cache, stopCache := startCache(ctx, st, cfg.API.CacheMB, log)
+	defer stopCache()
 	srv := api.New(api.Config{
 		Shipments:       st,
+		Cache:           cache,
 		Logger:          log,
 		Weather:         refresher,
 		Metrics:         metrics,
@@ -276,6 +279,38 @@ func newMetrics(st *store.Store) (*prometheus.Registry, error) {
 		collectors.NewDBStatsCollector(sqlDB, "shiptrack"),
 	)
 	return reg, nil
+}
+
+// startCache makes the read cache and starts the store's change feed that
+// keeps it correct. SQLite has no feed, so no cache; nor does mb 0. stop
+// ends the feed; it must run before the store closes.
+func startCache(ctx context.Context, st *store.Store, mb int, log *slog.Logger) (cache *api.Cache, stop func()) {
+	if mb <= 0 {
+		return nil, func() {}
+	}
+	if st.Driver() != "postgres" {
+		log.Info("read cache off: it needs PostgreSQL's change notifications")
+		return nil, func() {}
+	}
+	cache = api.NewCache(int64(mb) << 20)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := st.WatchChanges(ctx, func(ch store.Change) {
+			switch ch.Kind {
+			case store.ChangeListening:
+				log.Info("change feed listening: read cache on", "cache_mb", mb)
+			case store.ChangeLost:
+				log.Warn("change feed lost: read cache off until it reconnects")
+			}
+			cache.Apply(ch)
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("change feed stopped: read cache off", "error", err)
+		}
+	}()
+	return cache, func() { cancel(); <-done }
 }
 
 // servePprof serves net/http/pprof on its own listener (never on the

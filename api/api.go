@@ -62,6 +62,9 @@ type Config struct {
 	// bursts of RateBurst.
 	RateLimit float64
 	RateBurst int
+	// Cache, when not nil, keeps rendered lookups and pages; the caller
+	// feeds it the store's changes (Cache.Apply).
+	Cache *Cache
 	// TrustProxy takes the client address from X-Forwarded-For (only
 	// behind a proxy that sets it); otherwise the connection's address.
 	TrustProxy bool
@@ -106,6 +109,9 @@ func New(cfg Config) *Server {
 	if cfg.Metrics != nil {
 		e.Use(s.metricsMiddleware())
 		e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: cfg.Metrics}))
+		if cfg.Cache != nil {
+			cfg.Cache.register(cfg.Metrics)
+		}
 	}
 	e.Use(s.requestLog())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{

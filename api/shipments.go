@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,15 +41,28 @@ func (s *Server) listShipments(c echo.Context) error {
 			return invalid(InvalidParam{Name: f.name, Reason: "longer than 64 characters"})
 		}
 	}
+	_, pretty := c.QueryParams()["pretty"]
+	key := "list\x00" + c.Request().URL.Path + "\x00" + strconv.Itoa(p.Limit) + "\x00" + p.Cursor + "\x00" +
+		store.CarrierKey(p.Carrier) + "\x00" + p.Status
+	now := s.cfg.Now()
+	if !pretty {
+		if e, ok := s.cfg.Cache.get(key, now); ok {
+			if e.link != "" {
+				c.Response().Header().Set("Link", e.link)
+			}
+			return c.JSONBlob(http.StatusOK, e.body)
+		}
+	}
+	token, cacheable := s.cfg.Cache.begin()
 	page, err := s.cfg.Shipments.List(c.Request().Context(), p)
 	if err != nil {
 		return err
 	}
-	now := s.cfg.Now()
 	out := make([]ShipmentJSON, len(page.Shipments))
 	for i, sh := range page.Shipments {
 		out[i] = toJSON(sh, now, s.cfg.WeatherInterval)
 	}
+	var link string
 	if page.NextCursor != "" {
 		next := url.Values{}
 		next.Set("limit", strconv.Itoa(p.Limit))
@@ -59,9 +73,52 @@ func (s *Server) listShipments(c echo.Context) error {
 		if p.Status != "" {
 			next.Set("status", p.Status)
 		}
-		c.Response().Header().Set("Link", "<"+c.Request().URL.Path+"?"+next.Encode()+`>; rel="next"`)
+		link = "<" + c.Request().URL.Path + "?" + next.Encode() + `>; rel="next"`
+		c.Response().Header().Set("Link", link)
 	}
-	return c.JSON(http.StatusOK, out)
+	if pretty {
+		return c.JSON(http.StatusOK, out)
+	}
+	body, err := marshalJSON(out)
+	if err != nil {
+		return err
+	}
+	if cacheable {
+		s.cfg.Cache.put(s.entry(key, body, link, token, now, page.Shipments...))
+	}
+	return c.JSONBlob(http.StatusOK, body)
+}
+
+// entry describes a rendered answer for the cache: the locations whose
+// weather it shows, and when a weather in it turns stale.
+func (s *Server) entry(key string, body []byte, link string, token uint64, now time.Time, shipments ...store.Shipment) *cacheEntry {
+	e := &cacheEntry{key: key, body: body, link: link, read: token}
+	seen := make(map[uint64]bool, len(shipments))
+	for _, sh := range shipments {
+		if sh.Location == nil {
+			continue
+		}
+		if !seen[sh.Location.ID] {
+			seen[sh.Location.ID] = true
+			e.locs = append(e.locs, sh.Location.ID)
+		}
+		if w := sh.Weather; w != nil && !w.FetchedAt.IsZero() && w.LastError == "" {
+			if staleAt := w.FetchedAt.Add(s.cfg.WeatherInterval); staleAt.After(now) && (e.expires.IsZero() || staleAt.Before(e.expires)) {
+				e.expires = staleAt
+			}
+		}
+	}
+	return e
+}
+
+// marshalJSON renders v as Echo's c.JSON does (HTML-safe, trailing
+// newline), so cached and fresh answers are the same bytes.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // getShipment serves GET /shipment/{carrier}/{tracking_number}.
@@ -104,11 +161,31 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 	if len(bad) > 0 {
 		return invalid(bad...)
 	}
+	_, pretty := c.QueryParams()["pretty"]
+	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + l.TrackingNumber
+	now := s.cfg.Now()
+	if !pretty {
+		if e, ok := s.cfg.Cache.get(key, now); ok {
+			return c.JSONBlob(http.StatusOK, e.body)
+		}
+	}
+	token, cacheable := s.cfg.Cache.begin()
 	sh, err := s.cfg.Shipments.Get(c.Request().Context(), l.Carrier, l.TrackingNumber)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toJSON(sh, s.cfg.Now(), s.cfg.WeatherInterval))
+	out := toJSON(sh, now, s.cfg.WeatherInterval)
+	if pretty {
+		return c.JSON(http.StatusOK, out)
+	}
+	body, err := marshalJSON(out)
+	if err != nil {
+		return err
+	}
+	if cacheable {
+		s.cfg.Cache.put(s.entry(key, body, "", token, now, sh))
+	}
+	return c.JSONBlob(http.StatusOK, body)
 }
 
 // decodeLookup reads a lookup from a JSON, urlencoded or multipart body.
@@ -154,8 +231,9 @@ func decodeJSONLookup(body io.Reader) (lookup, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "empty; send a JSON object with tracking_number and carrier"})
 	}
-	// Decode into raw fields first so a wrong type names its field.
-	var fields map[string]json.RawMessage
+	// Decode into generic values first so a wrong type names its field;
+	// one pass, as this is every POST lookup's cost.
+	var fields map[string]any
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "malformed JSON: " + jsonReason(err)})
 	}
@@ -165,11 +243,11 @@ func decodeJSONLookup(body io.Reader) (lookup, error) {
 		name string
 		dst  *string
 	}{{"tracking_number", &l.TrackingNumber}, {"carrier", &l.Carrier}} {
-		v, ok := fields[f.name]
-		if !ok || string(v) == "null" {
-			continue // reported as missing later
-		}
-		if err := json.Unmarshal(v, f.dst); err != nil {
+		switch v := fields[f.name].(type) {
+		case nil: // absent or null: reported as missing later
+		case string:
+			*f.dst = v
+		default:
 			bad = append(bad, InvalidParam{Name: f.name, Reason: "must be a string"})
 		}
 	}

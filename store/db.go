@@ -20,8 +20,11 @@ import (
 // Store reads and writes shiptrack's data through GORM. It is safe for
 // concurrent use.
 type Store struct {
-	db     *gorm.DB
+	db *gorm.DB
+	// sqlDB is db's pool, used directly by the read path (query.go).
+	sqlDB  *sql.DB
 	driver string // "sqlite" or "postgres"
+	url    string // for the change listener's own connection
 }
 
 // Open connects to the database named by url ("sqlite:PATH" or
@@ -35,10 +38,6 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		// pgx waits for an unreachable server indefinitely by default.
 		url = withParam(url, "connect_timeout", "10")
-		// Prepared statements (PrepareStmt) would otherwise switch to a
-		// generic plan after five runs, one that cannot see the LIMIT or
-		// the IN list and may choose full scans.
-		url = withParam(url, "plan_cache_mode", "force_custom_plan")
 		dial, driver = postgres.Open(url), "postgres"
 	case strings.HasPrefix(url, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
@@ -74,7 +73,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	sqlDB.SetMaxOpenConns(20)
 	sqlDB.SetMaxIdleConns(20)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, driver: driver}
+	s := &Store{db: db, sqlDB: sqlDB, driver: driver, url: url}
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -185,6 +184,9 @@ func (budgetRow) TableName() string { return "provider_budget" }
 func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.WithContext(ctx).AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}); err != nil {
 		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
+	}
+	if s.driver == "postgres" {
+		return s.installChangeTriggers(ctx)
 	}
 	return nil
 }

@@ -45,6 +45,15 @@ func (s *Store) Import(ctx context.Context, in []ShipmentInput) (ImportResult, e
 		res.Articles += len(si.Articles)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.driver == "postgres" {
+			// The batch lookups' IN lists run against tables that grow
+			// inside this transaction: a generic plan, made once while
+			// they were small, would scan them whole. Reads elsewhere keep
+			// the generic plans that make them cheap.
+			if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
+				return err
+			}
+		}
 		locIDs, created, err := upsertLocations(tx, in)
 		if err != nil {
 			return err

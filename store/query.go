@@ -2,12 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // ListParams selects one page of shipments.
@@ -46,92 +47,174 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// shipmentScan is a shipment row with its location and weather, read in
-// one query through LEFT JOINs.
-type shipmentScan struct {
-	// Row is named: GORM skips embedded fields of unexported types.
-	Row            shipmentRow `gorm:"embedded"`
-	LID            *uint64     `gorm:"column:l_id"`
-	LPostalCode    *string     `gorm:"column:l_postal_code"`
-	LCity          *string     `gorm:"column:l_city"`
-	LCountry       *string     `gorm:"column:l_country"`
-	WFetchedAt     *time.Time  `gorm:"column:w_fetched_at"`
-	WQuery         *string     `gorm:"column:w_query"`
-	WTemperatureC  *float64    `gorm:"column:w_temperature_c"`
-	WCondition     *string     `gorm:"column:w_condition"`
-	WConditionCode *string     `gorm:"column:w_condition_code"`
-	WHumidity      *int        `gorm:"column:w_humidity"`
-	WWindKph       *float64    `gorm:"column:w_wind_kph"`
-	WObservedAt    *time.Time  `gorm:"column:w_observed_at"`
-	WProvider      *string     `gorm:"column:w_provider"`
-	WLastError     *string     `gorm:"column:w_last_error"`
-	WLastAttemptAt *time.Time  `gorm:"column:w_last_attempt_at"`
+// The read path is plain SQL through database/sql rather than GORM: it is
+// the hot path, and one statement returns a shipment with its location,
+// weather and articles (one row per article) in one round trip. The $n
+// placeholders work on both PostgreSQL and SQLite.
+const (
+	readColumns = "s.id, s.carrier_key, s.tracking_number, s.carrier, s.status, s.sender_address, s.receiver_address, " +
+		"s.created_at, s.updated_at, l.id, l.postal_code, l.city, l.country, " +
+		"w.query, w.temperature_c, w.condition, w.condition_code, w.humidity, w.wind_kph, " +
+		"w.observed_at, w.fetched_at, w.provider, w.last_error, w.last_attempt_at, " +
+		"a.name, a.quantity, a.price_cents, a.sku"
+	// readJoins follows a shipments relation named s. Weather that was
+	// never fetched reads as absent.
+	readJoins = " LEFT JOIN locations l ON l.id = s.location_id" +
+		" LEFT JOIN weather w ON w.location_id = s.location_id AND w.fetched_at IS NOT NULL" +
+		" LEFT JOIN articles a ON a.shipment_id = s.id"
+	getSQL = "SELECT " + readColumns + " FROM shipments s" + readJoins +
+		" WHERE s.carrier_key = $1 AND s.tracking_number = $2 ORDER BY a.position"
+)
+
+// readRow is one row of the read statements: a shipment, its location and
+// weather when known, and one of its articles (all NULL when it has none).
+type readRow struct {
+	id                                uint64
+	carrierKey, trackingNumber        string
+	carrier, status, sender, receiver string
+	createdAt, updatedAt              time.Time
+	locID                             sql.NullInt64
+	postal, city, country             sql.NullString
+	wQuery, wCond, wCode, wProv, wErr sql.NullString
+	wTemp, wWind                      sql.NullFloat64
+	wHumidity                         sql.NullInt64
+	wObserved, wFetched, wAttempt     sql.NullTime
+	aName, aSKU                       sql.NullString
+	aQuantity, aPrice                 sql.NullInt64
 }
 
-const shipmentScanSelect = "s.*, l.id AS l_id, l.postal_code AS l_postal_code, l.city AS l_city, l.country AS l_country, " +
-	"w.fetched_at AS w_fetched_at, w.query AS w_query, w.temperature_c AS w_temperature_c, w.condition AS w_condition, " +
-	"w.condition_code AS w_condition_code, w.humidity AS w_humidity, w.wind_kph AS w_wind_kph, " +
-	"w.observed_at AS w_observed_at, w.provider AS w_provider, w.last_error AS w_last_error, w.last_attempt_at AS w_last_attempt_at"
+func (r *readRow) scan(rows *sql.Rows) error {
+	return rows.Scan(&r.id, &r.carrierKey, &r.trackingNumber, &r.carrier, &r.status, &r.sender, &r.receiver,
+		&r.createdAt, &r.updatedAt, &r.locID, &r.postal, &r.city, &r.country,
+		&r.wQuery, &r.wTemp, &r.wCond, &r.wCode, &r.wHumidity, &r.wWind,
+		&r.wObserved, &r.wFetched, &r.wProv, &r.wErr, &r.wAttempt,
+		&r.aName, &r.aQuantity, &r.aPrice, &r.aSKU)
+}
 
-// shipments starts a query of shipments (alias s) with their location and
-// weather; weather that was never fetched reads as absent.
-func (s *Store) shipments(ctx context.Context) *gorm.DB {
-	return s.db.WithContext(ctx).Table("shipments AS s").Select(shipmentScanSelect).
-		Joins("LEFT JOIN locations AS l ON l.id = s.location_id").
-		Joins("LEFT JOIN weather AS w ON w.location_id = s.location_id AND w.fetched_at IS NOT NULL")
+// shipment builds the shipment of r, without articles.
+func (r *readRow) shipment() Shipment {
+	sh := Shipment{
+		TrackingNumber: r.trackingNumber, Carrier: r.carrier, Status: r.status,
+		SenderAddress: r.sender, ReceiverAddress: r.receiver,
+		CreatedAt: r.createdAt.UTC(), UpdatedAt: r.updatedAt.UTC(),
+		Articles: []Article{},
+	}
+	if r.locID.Valid {
+		id := uint64(r.locID.Int64)
+		sh.Location = &Location{ID: id, PostalCode: r.postal.String, City: r.city.String, Country: r.country.String}
+		if r.wFetched.Valid {
+			sh.Weather = &Weather{
+				LocationID: id, Query: r.wQuery.String, TemperatureC: r.wTemp.Float64,
+				Condition: r.wCond.String, ConditionCode: r.wCode.String, Humidity: int(r.wHumidity.Int64),
+				WindKph: r.wWind.Float64, ObservedAt: nullUTC(r.wObserved), FetchedAt: nullUTC(r.wFetched),
+				Provider: r.wProv.String, LastError: r.wErr.String, LastAttemptAt: nullUTC(r.wAttempt),
+			}
+		}
+	}
+	return sh
+}
+
+// readShipments collects the rows of a read statement, ordered by
+// shipment then article position, into shipments. last is the key of the
+// last shipment read.
+func readShipments(rows *sql.Rows, capacity int) (out []Shipment, last cursor, err error) {
+	out = make([]Shipment, 0, capacity)
+	var r readRow
+	var cur uint64
+	for rows.Next() {
+		if err := r.scan(rows); err != nil {
+			return nil, cursor{}, err
+		}
+		if len(out) == 0 || r.id != cur {
+			out = append(out, r.shipment())
+			cur, last = r.id, cursor{C: r.carrierKey, T: r.trackingNumber}
+		}
+		if r.aName.Valid {
+			sh := &out[len(out)-1]
+			sh.Articles = append(sh.Articles, Article{
+				Name: r.aName.String, Quantity: int(r.aQuantity.Int64), Price: Money(r.aPrice.Int64), SKU: r.aSKU.String,
+			})
+		}
+	}
+	return out, last, rows.Err()
+}
+
+func nullUTC(t sql.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
 }
 
 // List returns one page of shipments with their articles and weather, in
-// two queries whatever the page size.
+// one statement whatever the page size.
 func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
-	q := s.shipments(ctx)
+	if p.Limit < 1 {
+		p.Limit = 1
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
 	if p.Carrier != "" {
-		q = q.Where("s.carrier_key = ?", CarrierKey(p.Carrier))
+		where = append(where, "carrier_key = "+arg(CarrierKey(p.Carrier)))
 	}
 	if p.Status != "" {
-		q = q.Where("s.status = ?", p.Status)
+		where = append(where, "status = "+arg(p.Status))
 	}
 	if p.Cursor != "" {
 		c, err := decodeCursor(p.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		q = q.Where("(s.carrier_key, s.tracking_number) > (?, ?)", c.C, c.T)
+		where = append(where, "(carrier_key, tracking_number) > ("+arg(c.C)+", "+arg(c.T)+")")
 	}
-	var rows []shipmentScan
-	if err := q.Order("s.carrier_key, s.tracking_number").Limit(p.Limit + 1).Scan(&rows).Error; err != nil {
+	var q strings.Builder
+	q.WriteString("SELECT " + readColumns + " FROM (SELECT * FROM shipments")
+	if len(where) > 0 {
+		q.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	// The limit is part of the text, not a parameter, so the planner sees
+	// it; one row more tells whether a next page exists.
+	q.WriteString(" ORDER BY carrier_key, tracking_number LIMIT " + strconv.Itoa(p.Limit+1) + ") s" + readJoins +
+		" ORDER BY s.carrier_key, s.tracking_number, a.position")
+	rows, err := s.sqlDB.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
+	}
+	defer rows.Close()
+	shipments, _, err := readShipments(rows, p.Limit+1)
+	if err != nil {
 		return Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
 	}
 	var page Page
-	if len(rows) > p.Limit {
-		rows = rows[:p.Limit]
-		last := rows[len(rows)-1]
-		page.NextCursor = encodeCursor(cursor{C: last.Row.CarrierKey, T: last.Row.TrackingNumber})
-	}
-	shipments, err := s.hydrate(ctx, rows)
-	if err != nil {
-		return Page{}, err
+	if len(shipments) > p.Limit {
+		shipments = shipments[:p.Limit]
+		last := shipments[len(shipments)-1]
+		page.NextCursor = encodeCursor(cursor{C: CarrierKey(last.Carrier), T: last.TrackingNumber})
 	}
 	page.Shipments = shipments
 	return page, nil
 }
 
 // Get returns one shipment by carrier (any case) and tracking number, in
-// two queries.
+// one statement.
 func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (Shipment, error) {
-	var rows []shipmentScan
-	err := s.shipments(ctx).
-		Where("s.carrier_key = ? AND s.tracking_number = ?", CarrierKey(carrier), trackingNumber).
-		Limit(1).Scan(&rows).Error
+	rows, err := s.sqlDB.QueryContext(ctx, getSQL, CarrierKey(carrier), trackingNumber)
 	if err != nil {
 		return Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
 	}
-	if len(rows) == 0 {
-		return Shipment{}, fmt.Errorf("shipment %s/%s: %w", carrier, trackingNumber, ErrNotFound)
-	}
-	out, err := s.hydrate(ctx, rows)
+	defer rows.Close()
+	out, _, err := readShipments(rows, 1)
 	if err != nil {
-		return Shipment{}, err
+		return Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
+	}
+	if len(out) == 0 {
+		return Shipment{}, fmt.Errorf("shipment %s/%s: %w", carrier, trackingNumber, ErrNotFound)
 	}
 	return out[0], nil
 }
@@ -145,66 +228,6 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// hydrate adds the articles of rows, in one query whatever their number.
-func (s *Store) hydrate(ctx context.Context, rows []shipmentScan) ([]Shipment, error) {
-	out := make([]Shipment, len(rows))
-	if len(rows) == 0 {
-		return out, nil
-	}
-	ids := make([]uint64, len(rows))
-	for i, r := range rows {
-		ids[i] = r.Row.ID
-	}
-	var arts []articleRow
-	if err := s.db.WithContext(ctx).Where("shipment_id IN ?", ids).Order("shipment_id, position").Find(&arts).Error; err != nil {
-		return nil, fmt.Errorf("store: articles: %w", wrapUnavailable(err))
-	}
-	byShipment := make(map[uint64][]Article, len(rows))
-	for _, a := range arts {
-		byShipment[a.ShipmentID] = append(byShipment[a.ShipmentID], a.article())
-	}
-	for i, r := range rows {
-		row := r.Row
-		sh := Shipment{
-			TrackingNumber: row.TrackingNumber, Carrier: row.Carrier, Status: row.Status,
-			SenderAddress: row.SenderAddress, ReceiverAddress: row.ReceiverAddress,
-			CreatedAt: row.CreatedAt.UTC(), UpdatedAt: row.UpdatedAt.UTC(),
-			Articles: byShipment[row.ID],
-		}
-		if sh.Articles == nil {
-			sh.Articles = []Article{}
-		}
-		if r.LID != nil {
-			sh.Location = &Location{ID: *r.LID, PostalCode: deref(r.LPostalCode), City: deref(r.LCity), Country: deref(r.LCountry)}
-		}
-		if r.LID != nil && r.WFetchedAt != nil {
-			sh.Weather = &Weather{
-				LocationID: *r.LID, Query: deref(r.WQuery), TemperatureC: deref(r.WTemperatureC),
-				Condition: deref(r.WCondition), ConditionCode: deref(r.WConditionCode), Humidity: deref(r.WHumidity),
-				WindKph: deref(r.WWindKph), ObservedAt: utc(r.WObservedAt), FetchedAt: utc(r.WFetchedAt),
-				Provider: deref(r.WProvider), LastError: deref(r.WLastError), LastAttemptAt: utc(r.WLastAttemptAt),
-			}
-		}
-		out[i] = sh
-	}
-	return out, nil
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}
-
-func utc(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 func (l locationRow) location() Location {
 	return Location{ID: l.ID, PostalCode: l.PostalCode, City: l.City, Country: l.Country}
 }
@@ -216,4 +239,11 @@ func (w weatherRow) weather() Weather {
 		WindKph: w.WindKph, Provider: w.Provider, LastError: w.LastError,
 		ObservedAt: utc(w.ObservedAt), FetchedAt: utc(w.FetchedAt), LastAttemptAt: utc(w.LastAttemptAt),
 	}
+}
+
+func utc(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

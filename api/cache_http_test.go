@@ -1,0 +1,147 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/store"
+)
+
+// countingShipments serves one shipment (TN1 at DHL, location 7) and a
+// page with a next cursor, and counts the reads that reach it.
+type countingShipments struct {
+	gets, lists atomic.Int64
+	weather     atomic.Pointer[store.Weather]
+}
+
+func (c *countingShipments) shipment() store.Shipment {
+	return store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", Articles: []store.Article{},
+		Location: &store.Location{ID: 7, City: "Paris", Country: "France", PostalCode: "75001"}, Weather: c.weather.Load()}
+}
+
+func (c *countingShipments) Get(_ context.Context, carrier, tn string) (store.Shipment, error) {
+	c.gets.Add(1)
+	if store.CarrierKey(carrier) != "dhl" || tn != "TN1" {
+		return store.Shipment{}, store.ErrNotFound
+	}
+	return c.shipment(), nil
+}
+
+func (c *countingShipments) List(context.Context, store.ListParams) (store.Page, error) {
+	c.lists.Add(1)
+	return store.Page{Shipments: []store.Shipment{c.shipment()}, NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+}
+
+// TestCachedAnswers: what the cache serves is byte for byte what the store
+// path serves, it saves the store reads it should, and a reported change
+// reaches the next answer.
+func TestCachedAnswers(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clock := atomic.Pointer[time.Time]{}
+	clock.Store(&now)
+	st := &countingShipments{}
+	cache := api.NewCache(1 << 20)
+	srv := httptest.NewServer(api.New(api.Config{Shipments: st, Cache: cache, RateLimit: 0,
+		Now: func() time.Time { return *clock.Load() }}))
+	t.Cleanup(srv.Close)
+
+	get := func(path string) response {
+		t.Helper()
+		r := do(t, "GET", srv.URL+path, "", "")
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %s = %d %s", path, r.status, r.body)
+		}
+		return r
+	}
+	post := func(body string) response {
+		t.Helper()
+		r := do(t, "POST", srv.URL+"/shipment/", "application/json", body)
+		if r.status != http.StatusOK {
+			t.Fatalf("POST %s = %d %s", body, r.status, r.body)
+		}
+		return r
+	}
+
+	// Off until the change feed listens: every request reads the store.
+	first := get("/shipment/DHL/TN1")
+	get("/shipment/DHL/TN1")
+	if n := st.gets.Load(); n != 2 {
+		t.Fatalf("%d store reads with the cache off, want 2", n)
+	}
+
+	cache.Apply(store.Change{Kind: store.ChangeListening})
+	get("/shipment/DHL/TN1") // fills
+	for _, r := range []response{get("/shipment/DHL/TN1"), get("/shipment/dhl/TN1"), post(`{"carrier":"dhl","tracking_number":"TN1"}`)} {
+		if string(r.body) != string(first.body) || r.header.Get("Content-Type") != first.header.Get("Content-Type") {
+			t.Fatalf("cached answer differs:\n%s %s\nwant\n%s %s", r.header.Get("Content-Type"), r.body,
+				first.header.Get("Content-Type"), first.body)
+		}
+	}
+	if n := st.gets.Load(); n != 3 {
+		t.Fatalf("%d store reads, want 3 (GET, POST and any carrier case share one entry)", n)
+	}
+	if r := get("/shipment/DHL/TN1?pretty"); string(r.body) == string(first.body) {
+		t.Error("?pretty served the compact cached answer")
+	}
+	if r := do(t, "GET", srv.URL+"/shipment/DHL/NOPE", "", ""); r.status != http.StatusNotFound {
+		t.Fatalf("unknown shipment = %d", r.status)
+	}
+
+	// Pages keep their Link header.
+	p1 := get("/shipment/?limit=1")
+	p2 := get("/shipment/?limit=1")
+	if st.lists.Load() != 1 || string(p2.body) != string(p1.body) || p2.header.Get("Link") == "" || p2.header.Get("Link") != p1.header.Get("Link") {
+		t.Fatalf("page: %d store reads, Link %q then %q", st.lists.Load(), p1.header.Get("Link"), p2.header.Get("Link"))
+	}
+
+	// Weather of location 7 arrives: the next answers show it.
+	st.weather.Store(&store.Weather{LocationID: 7, Query: "Paris, France", TemperatureC: 9.5, Provider: "weatherapi",
+		ObservedAt: now, FetchedAt: now})
+	cache.Apply(store.Change{Kind: store.ChangeWeather, Location: 7})
+	var withWeather struct {
+		Weather *struct {
+			TemperatureC float64 `json:"temperature_c"`
+			Stale        bool    `json:"stale"`
+		} `json:"weather"`
+	}
+	decodeInto(t, get("/shipment/DHL/TN1"), &withWeather)
+	if withWeather.Weather == nil || withWeather.Weather.TemperatureC != 9.5 || withWeather.Weather.Stale {
+		t.Fatalf("after the weather change: %+v", withWeather.Weather)
+	}
+	var page []struct {
+		Weather *struct{} `json:"weather"`
+	}
+	decodeInto(t, get("/shipment/?limit=1"), &page)
+	if len(page) != 1 || page[0].Weather == nil {
+		t.Fatal("the cached page still has no weather")
+	}
+
+	// Two hours later the weather turns stale without any write: the
+	// cached answer must not keep saying it is fresh.
+	reads := st.gets.Load()
+	get("/shipment/DHL/TN1")
+	if st.gets.Load() != reads {
+		t.Fatal("fresh answer not cached")
+	}
+	later := now.Add(2*time.Hour + time.Second)
+	clock.Store(&later)
+	decodeInto(t, get("/shipment/DHL/TN1"), &withWeather)
+	if withWeather.Weather == nil || !withWeather.Weather.Stale {
+		t.Fatalf("2 h later: %+v, want stale", withWeather.Weather)
+	}
+
+	// The feed is lost: nothing is served from memory until it is back.
+	cache.Apply(store.Change{Kind: store.ChangeLost})
+	reads = st.gets.Load()
+	get("/shipment/DHL/TN1")
+	get("/shipment/DHL/TN1")
+	if n := st.gets.Load() - reads; n != 2 {
+		t.Fatalf("%d store reads of 2 lookups while the feed is lost", n)
+	}
+}

@@ -1,0 +1,325 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/store/storetest"
+)
+
+// changeWait bounds every wait for the change feed: generous, as the
+// tests share the server with other packages' tests.
+const changeWait = 10 * time.Second
+
+// openPostgres opens a store on a fresh PostgreSQL database and returns
+// the database's URL too.
+func openPostgres(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	url := storetest.URL(t, "postgres")
+	s, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, url
+}
+
+// watch runs s.WatchChanges until the test ends and returns what it
+// reports, once it reported ChangeListening. The cleanup checks that it
+// returns context.Canceled.
+func watch(t *testing.T, s *store.Store) <-chan store.Change {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, done := startWatch(ctx, s)
+	t.Cleanup(func() {
+		cancel()
+		waitReturn(t, done)
+	})
+	expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+	return ch
+}
+
+// startWatch runs s.WatchChanges(ctx) in a goroutine; done receives what
+// it returns.
+func startWatch(ctx context.Context, s *store.Store) (changes <-chan store.Change, done <-chan error) {
+	ch := make(chan store.Change, 100)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.WatchChanges(ctx, func(c store.Change) {
+			select {
+			case ch <- c:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	return ch, errc
+}
+
+// waitReturn fails unless WatchChanges returns context.Canceled in time.
+func waitReturn(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("WatchChanges returned %v, want context.Canceled", err)
+		}
+	case <-time.After(changeWait):
+		t.Errorf("WatchChanges did not return within %v of the cancel", changeWait)
+	}
+}
+
+func nextChange(t *testing.T, ch <-chan store.Change) store.Change {
+	t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(changeWait):
+		t.Fatalf("no change reported within %v", changeWait)
+		return store.Change{}
+	}
+}
+
+// expectChange fails unless the next change reported is want: changes
+// arrive in commit order, so a write that should report nothing is proven
+// silent by the next write's change coming first.
+func expectChange(t *testing.T, ch <-chan store.Change, want store.Change) {
+	t.Helper()
+	if got := nextChange(t, ch); got != want {
+		t.Fatalf("change = %+v, want %+v", got, want)
+	}
+}
+
+// terminateListener ends the change feed's server connection from a
+// connection of its own.
+func terminateListener(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), changeWait)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'shiptrack-change-feed' AND datname = current_database()`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("terminated %d listeners, want 1", n)
+	}
+}
+
+func shipment(tn, receiver string) store.ShipmentInput {
+	return store.ShipmentInput{TrackingNumber: tn, Carrier: "DHL", Status: "in-transit",
+		ReceiverAddress: receiver, Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}}
+}
+
+func TestWatchChangesSQLite(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, "sqlite")
+	ctx, cancel := context.WithTimeout(context.Background(), changeWait)
+	defer cancel()
+	err := s.WatchChanges(ctx, func(c store.Change) { t.Errorf("reported %+v", c) })
+	if !errors.Is(err, store.ErrNoChangeFeed) {
+		t.Fatalf("err = %v, want ErrNoChangeFeed", err)
+	}
+}
+
+func TestWatchChangesReportsWrites(t *testing.T) {
+	t.Parallel()
+	s, _ := openPostgres(t)
+	ch := watch(t, s)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	const owner = "test-worker"
+	var paris, berlin uint64 // location ids, set by the first step
+
+	claim := func(t *testing.T, loc uint64) {
+		t.Helper()
+		res, err := s.ClaimWeather(ctx, loc, owner, now, now.Add(time.Hour), now.Add(time.Minute))
+		if err != nil || res != store.Claimed {
+			t.Fatalf("claim %d: %v, %v", loc, res, err)
+		}
+	}
+	save := func(t *testing.T, loc uint64, temp float64) {
+		t.Helper()
+		err := s.SaveWeather(ctx, owner, store.Weather{LocationID: loc, Query: "q", TemperatureC: temp,
+			Condition: "Sunny", ConditionCode: "1000", Humidity: 50, WindKph: 10,
+			ObservedAt: now, FetchedAt: now, Provider: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	saveError := func(t *testing.T, loc uint64, msg string) {
+		t.Helper()
+		if err := s.SaveWeatherError(ctx, loc, owner, msg, time.Now(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Steps run in order on one database; each ends with the change it
+	// must report next, which also proves its silent writes silent.
+	steps := []struct {
+		name  string
+		write func(t *testing.T)
+		want  func() store.Change
+	}{
+		{"import", func(t *testing.T) {
+			res, err := s.Import(ctx, []store.ShipmentInput{
+				shipment("TN1", "Street 10, 75001 Paris, France"),
+				shipment("TN2", "Street 1, 10115 Berlin, Germany"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.NewLocations) != 2 {
+				t.Fatalf("new locations %v", res.NewLocations)
+			}
+			paris, berlin = res.NewLocations[0], res.NewLocations[1]
+		}, func() store.Change { return store.Change{Kind: store.ChangeShipments} }},
+		// The silent writes touch another location than the save that
+		// follows, so a change they leaked would come first.
+		{"claims are silent", func(t *testing.T) {
+			claim(t, berlin) // creates the weather row, then claims it
+			if err := s.ReleaseClaim(ctx, berlin, owner); err != nil {
+				t.Fatal(err)
+			}
+			claim(t, berlin) // held until the next step
+			claim(t, paris)
+			save(t, paris, 20)
+		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: paris} }},
+		{"save reports", func(t *testing.T) {
+			save(t, berlin, 15)
+		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: berlin} }},
+		{"failed fetch reports", func(t *testing.T) {
+			claim(t, paris)
+			saveError(t, paris, "timeout")
+		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: paris} }},
+		{"repeated failure reports its attempt time", func(t *testing.T) {
+			claim(t, paris)
+			saveError(t, paris, "timeout")
+		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: paris} }},
+		{"update", func(t *testing.T) {
+			in := shipment("TN1", "Street 10, 75001 Paris, France")
+			in.Status = "delivered"
+			if _, err := s.Import(ctx, []store.ShipmentInput{in}); err != nil {
+				t.Fatal(err)
+			}
+		}, func() store.Change { return store.Change{Kind: store.ChangeShipments} }},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.write(t)
+			expectChange(t, ch, st.want())
+		})
+	}
+}
+
+func TestWatchChangesReconnects(t *testing.T) {
+	t.Parallel()
+	s, url := openPostgres(t)
+	ch := watch(t, s)
+	for i := range 2 { // and again, after a reconnect
+		terminateListener(t, url)
+		expectChange(t, ch, store.Change{Kind: store.ChangeLost})
+		expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+		tn := []string{"TN1", "TN2"}[i]
+		if _, err := s.Import(context.Background(), []store.ShipmentInput{shipment(tn, "Street 10, 75001 Paris, France")}); err != nil {
+			t.Fatal(err)
+		}
+		expectChange(t, ch, store.Change{Kind: store.ChangeShipments})
+	}
+}
+
+func TestWatchChangesCancel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// before runs before the cancel; url is the database's.
+		before func(t *testing.T, url string, ch <-chan store.Change)
+	}{
+		{"before listening", nil},
+		{"while listening", func(t *testing.T, _ string, ch <-chan store.Change) {
+			expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+		}},
+		{"while reconnecting", func(t *testing.T, url string, ch <-chan store.Change) {
+			expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+			terminateListener(t, url)
+			expectChange(t, ch, store.Change{Kind: store.ChangeLost})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, url := openPostgres(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.before == nil {
+				cancel()
+			}
+			ch, done := startWatch(ctx, s)
+			if tt.before != nil {
+				tt.before(t, url, ch)
+				cancel()
+			}
+			waitReturn(t, done)
+		})
+	}
+}
+
+// TestChangeTriggersReinstalled: opening the store again, from several
+// replicas at once, repairs a missing trigger.
+func TestChangeTriggersReinstalled(t *testing.T) {
+	t.Parallel()
+	s, url := openPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), changeWait)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP TRIGGER shiptrack_changes ON shipments"); err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			var r *store.Store
+			if r, errs[i] = store.Open(ctx, url); errs[i] == nil {
+				_ = r.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+	}
+	var all, onShipments int
+	err = conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE tgrelid = 'shipments'::regclass)
+		FROM pg_trigger WHERE tgname LIKE 'shiptrack%'`).Scan(&all, &onShipments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all != 5 || onShipments != 1 {
+		t.Errorf("%d triggers, %d on shipments; want 5, 1", all, onShipments)
+	}
+
+	ch := watch(t, s)
+	if _, err := s.Import(ctx, []store.ShipmentInput{shipment("TN1", "Street 10, 75001 Paris, France")}); err != nil {
+		t.Fatal(err)
+	}
+	expectChange(t, ch, store.Change{Kind: store.ChangeShipments})
+}
