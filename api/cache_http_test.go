@@ -89,6 +89,18 @@ func TestCachedAnswers(t *testing.T) {
 	if r := get("/shipment/DHL/TN1?pretty"); string(r.body) == string(first.body) {
 		t.Error("?pretty served the compact cached answer")
 	}
+	for _, cc := range []string{"no-cache", "max-age=0", "public, No-Cache"} {
+		req, _ := http.NewRequest("GET", srv.URL+"/shipment/DHL/TN1", nil)
+		req.Header.Set("Cache-Control", cc)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if n := st.gets.Load(); n != 7 {
+		t.Fatalf("%d store reads, want 7: ?pretty and each Cache-Control: no-cache read the store", n)
+	}
 	if r := do(t, "GET", srv.URL+"/shipment/DHL/NOPE", "", ""); r.status != http.StatusNotFound {
 		t.Fatalf("unknown shipment = %d", r.status)
 	}

@@ -41,11 +41,11 @@ func (s *Server) listShipments(c echo.Context) error {
 			return invalid(InvalidParam{Name: f.name, Reason: "longer than 64 characters"})
 		}
 	}
-	_, pretty := c.QueryParams()["pretty"]
+	fresh := wantsFresh(c)
 	key := "list\x00" + c.Request().URL.Path + "\x00" + strconv.Itoa(p.Limit) + "\x00" + p.Cursor + "\x00" +
 		store.CarrierKey(p.Carrier) + "\x00" + p.Status
 	now := s.cfg.Now()
-	if !pretty {
+	if !fresh {
 		if e, ok := s.cfg.Cache.get(key, now); ok {
 			if e.link != "" {
 				c.Response().Header().Set("Link", e.link)
@@ -76,7 +76,7 @@ func (s *Server) listShipments(c echo.Context) error {
 		link = "<" + c.Request().URL.Path + "?" + next.Encode() + `>; rel="next"`
 		c.Response().Header().Set("Link", link)
 	}
-	if pretty {
+	if _, pretty := c.QueryParams()["pretty"]; pretty {
 		return c.JSON(http.StatusOK, out)
 	}
 	body, err := marshalJSON(out)
@@ -109,6 +109,25 @@ func (s *Server) entry(key string, body []byte, link string, token uint64, now t
 		}
 	}
 	return e
+}
+
+// wantsFresh reports whether the answer must come from the database: the
+// client sent Cache-Control: no-cache (or max-age=0), or asked for
+// ?pretty, which the cache does not hold. A fresh answer still refills the
+// cache.
+func wantsFresh(c echo.Context) bool {
+	if _, pretty := c.QueryParams()["pretty"]; pretty {
+		return true
+	}
+	for _, v := range c.Request().Header.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			switch strings.ToLower(strings.TrimSpace(d)) {
+			case "no-cache", "max-age=0":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // marshalJSON renders v as Echo's c.JSON does (HTML-safe, trailing
@@ -161,10 +180,10 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 	if len(bad) > 0 {
 		return invalid(bad...)
 	}
-	_, pretty := c.QueryParams()["pretty"]
+	fresh := wantsFresh(c)
 	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + l.TrackingNumber
 	now := s.cfg.Now()
-	if !pretty {
+	if !fresh {
 		if e, ok := s.cfg.Cache.get(key, now); ok {
 			return c.JSONBlob(http.StatusOK, e.body)
 		}
@@ -175,7 +194,7 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 		return err
 	}
 	out := toJSON(sh, now, s.cfg.WeatherInterval)
-	if pretty {
+	if _, pretty := c.QueryParams()["pretty"]; pretty {
 		return c.JSON(http.StatusOK, out)
 	}
 	body, err := marshalJSON(out)

@@ -365,6 +365,14 @@ if [ "$WEATHER_LOCATIONS" -gt 0 ]; then
 fi
 
 # --- 3. load: per dataset size ----------------------------------------------
+# cache_counts PORT: the server's read-cache hits and misses so far.
+cache_counts() {
+	curl -sf "http://127.0.0.1:$1/metrics" | awk '
+		$1 == "shiptrack_cache_hits_total" {h = $2}
+		$1 == "shiptrack_cache_misses_total" {m = $2}
+		END {printf "%d %d\n", h, m}'
+}
+
 # measure SIZE RUN SCENARIO PID PORT DB wrk-args...: one wrk run, recorded.
 measure() {
 	local size=$1 run=$2 scen=$3 pid=$4 port=$5 db=$6
@@ -380,9 +388,12 @@ measure() {
 		pg_sampler "$db" "$f.pg" &
 		pgs=$!
 	fi
+	local h0=0 m0=0 h1=0 m1=0
+	[ -n "$db" ] && read -r h0 m0 < <(cache_counts "$port")
 	c0=$(ticks "$pid")
 	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$LUA" "http://127.0.0.1:$port" -- "$@" >"$f.txt" 2>&1 || true
 	c1=$(ticks "$pid")
+	[ -n "$db" ] && read -r h1 m1 < <(cache_counts "$port")
 	kill "$sampler" $pgs 2>/dev/null || true
 	wait "$sampler" $pgs 2>/dev/null || true
 	if [ -n "$db" ]; then
@@ -393,7 +404,7 @@ measure() {
 	[ -n "$json" ] || { cat "$f.txt" >&2; die "wrk gave no result ($scen, size $size)"; }
 	local peak
 	peak=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$f.rss")
-	emit "{\"kind\":\"load\",\"size\":$size,\"run\":$run,\"scenario\":\"$scen\",\"rss_peak_kb\":$peak,\"hwm_kb\":$(vm_hwm "$pid"),\"server_cpu_s\":$(cpu_s "$c0" "$c1"),\"pg_cpu_s\":$pg_cpu,\"load1\":$load,\"wrk\":$json}"
+	emit "{\"kind\":\"load\",\"size\":$size,\"run\":$run,\"scenario\":\"$scen\",\"rss_peak_kb\":$peak,\"hwm_kb\":$(vm_hwm "$pid"),\"server_cpu_s\":$(cpu_s "$c0" "$c1"),\"pg_cpu_s\":$pg_cpu,\"cache_hits\":$((h1 - h0)),\"cache_misses\":$((m1 - m0)),\"load1\":$load,\"wrk\":$json}"
 	log "size $size run $run $scen: $(python3 -c 'import json, sys
 w = json.loads(sys.argv[1])
 e = sum(w[k] for k in ("err_status", "err_connect", "err_read", "err_write", "err_timeout"))
@@ -452,6 +463,7 @@ EOF
 		measure "$n" "$run" reference "$REF_PID" "$REF_PORT" "" get "$lookups"
 		measure "$n" "$run" lookup_post "$SRV_PID" "$API_PORT" "$db" post "$lookups"
 		measure "$n" "$run" lookup_get "$SRV_PID" "$API_PORT" "$db" get "$lookups"
+		measure "$n" "$run" lookup_db "$SRV_PID" "$API_PORT" "$db" fresh "$lookups"
 		measure "$n" "$run" list_first "$SRV_PID" "$API_PORT" "$db" path "$first" "$TOKEN"
 		measure "$n" "$run" list_deep "$SRV_PID" "$API_PORT" "$db" path "$deep" "$TOKEN"
 	done

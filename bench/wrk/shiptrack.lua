@@ -3,6 +3,8 @@
 --
 --   wrk ... URL -- post LOOKUPS      POST /shipment/ {"tracking_number","carrier"}
 --   wrk ... URL -- get  LOOKUPS      GET /shipment/{carrier}/{tracking_number}
+--   wrk ... URL -- fresh LOOKUPS     the same with Cache-Control: no-cache, which
+--                                    makes the server read the database
 --   wrk ... URL -- path PATH [TOKEN] GET PATH (Authorization: Bearer TOKEN)
 --
 -- LOOKUPS has one "tracking_number,carrier" line per shipment (gen_csv.py
@@ -43,6 +45,7 @@ end
 
 local json_headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
 local get_headers = { ["Accept"] = "application/json" }
+local fresh_headers = { ["Accept"] = "application/json", ["Cache-Control"] = "no-cache" }
 
 function request()
   if fixed then
@@ -53,7 +56,7 @@ function request()
     return wrk.format("POST", "/shipment/", json_headers,
       '{"tracking_number":"' .. tns[i] .. '","carrier":"' .. carriers[i] .. '"}')
   end
-  return wrk.format("GET", "/shipment/" .. carriers[i] .. "/" .. tns[i], get_headers)
+  return wrk.format("GET", "/shipment/" .. carriers[i] .. "/" .. tns[i], mode == "fresh" and fresh_headers or get_headers)
 end
 
 function done(summary, latency, requests)
