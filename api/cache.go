@@ -53,6 +53,11 @@ type cacheEntry struct {
 // list element, struct), so many small answers cannot exceed the budget.
 const entryOverhead = 256
 
+// size is what e counts against the cache's budget.
+func (e *cacheEntry) size() int64 {
+	return int64(len(e.key)+len(e.body)+len(e.link)+8*len(e.locs)) + entryOverhead
+}
+
 // maxLocationMarks bounds the per-location change marks; past it, one
 // full flush replaces them.
 const maxLocationMarks = 1 << 20
@@ -150,7 +155,7 @@ func (c *Cache) put(e *cacheEntry) {
 	if c == nil {
 		return
 	}
-	n := int64(len(e.key)+len(e.body)+len(e.link)+8*len(e.locs)) + entryOverhead
+	n := e.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.on || n > c.max/4 || !c.validLocked(e) {
@@ -169,7 +174,7 @@ func (c *Cache) put(e *cacheEntry) {
 func (c *Cache) removeLocked(el *list.Element) {
 	e := c.lru.Remove(el).(*cacheEntry)
 	delete(c.items, e.key)
-	c.size -= int64(len(e.key)+len(e.body)+len(e.link)+8*len(e.locs)) + entryOverhead
+	c.size -= e.size()
 }
 
 // CacheStats are the cache's counters since it was made.

@@ -41,17 +41,14 @@ func (s *Server) listShipments(c echo.Context) error {
 			return invalid(InvalidParam{Name: f.name, Reason: "longer than 64 characters"})
 		}
 	}
-	fresh := wantsFresh(c)
 	key := "list\x00" + c.Request().URL.Path + "\x00" + strconv.Itoa(p.Limit) + "\x00" + p.Cursor + "\x00" +
 		store.CarrierKey(p.Carrier) + "\x00" + p.Status
 	now := s.cfg.Now()
-	if !fresh {
-		if e, ok := s.cfg.Cache.get(key, now); ok {
-			if e.link != "" {
-				c.Response().Header().Set("Link", e.link)
-			}
-			return c.JSONBlob(http.StatusOK, e.body)
+	if e, ok := s.cached(c, key, now); ok {
+		if e.link != "" {
+			c.Response().Header().Set("Link", e.link)
 		}
+		return c.JSONBlob(http.StatusOK, e.body)
 	}
 	token, cacheable := s.cfg.Cache.begin()
 	page, err := s.cfg.Shipments.List(c.Request().Context(), p)
@@ -76,6 +73,25 @@ func (s *Server) listShipments(c echo.Context) error {
 		link = "<" + c.Request().URL.Path + "?" + next.Encode() + `>; rel="next"`
 		c.Response().Header().Set("Link", link)
 	}
+	var entry *cacheEntry
+	if cacheable {
+		entry = s.entry(key, link, token, now, page.Shipments...)
+	}
+	return s.answer(c, out, entry)
+}
+
+// cached returns the cache's answer for key, unless the request wants a
+// fresh one.
+func (s *Server) cached(c echo.Context, key string, now time.Time) (*cacheEntry, bool) {
+	if wantsFresh(c) {
+		return nil, false
+	}
+	return s.cfg.Cache.get(key, now)
+}
+
+// answer sends out as JSON, and keeps the rendered bytes in the cache as
+// entry when entry is not nil.
+func (s *Server) answer(c echo.Context, out any, entry *cacheEntry) error {
 	if _, pretty := c.QueryParams()["pretty"]; pretty {
 		return c.JSON(http.StatusOK, out)
 	}
@@ -83,16 +99,17 @@ func (s *Server) listShipments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if cacheable {
-		s.cfg.Cache.put(s.entry(key, body, link, token, now, page.Shipments...))
+	if entry != nil {
+		entry.body = body
+		s.cfg.Cache.put(entry)
 	}
 	return c.JSONBlob(http.StatusOK, body)
 }
 
-// entry describes a rendered answer for the cache: the locations whose
-// weather it shows, and when a weather in it turns stale.
-func (s *Server) entry(key string, body []byte, link string, token uint64, now time.Time, shipments ...store.Shipment) *cacheEntry {
-	e := &cacheEntry{key: key, body: body, link: link, read: token}
+// entry describes an answer for the cache, before it is rendered: the
+// locations whose weather it shows, and when a weather in it turns stale.
+func (s *Server) entry(key, link string, token uint64, now time.Time, shipments ...store.Shipment) *cacheEntry {
+	e := &cacheEntry{key: key, link: link, read: token}
 	seen := make(map[uint64]bool, len(shipments))
 	for _, sh := range shipments {
 		if sh.Location == nil {
@@ -180,31 +197,21 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 	if len(bad) > 0 {
 		return invalid(bad...)
 	}
-	fresh := wantsFresh(c)
 	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + l.TrackingNumber
 	now := s.cfg.Now()
-	if !fresh {
-		if e, ok := s.cfg.Cache.get(key, now); ok {
-			return c.JSONBlob(http.StatusOK, e.body)
-		}
+	if e, ok := s.cached(c, key, now); ok {
+		return c.JSONBlob(http.StatusOK, e.body)
 	}
 	token, cacheable := s.cfg.Cache.begin()
 	sh, err := s.cfg.Shipments.Get(c.Request().Context(), l.Carrier, l.TrackingNumber)
 	if err != nil {
 		return err
 	}
-	out := toJSON(sh, now, s.cfg.WeatherInterval)
-	if _, pretty := c.QueryParams()["pretty"]; pretty {
-		return c.JSON(http.StatusOK, out)
-	}
-	body, err := marshalJSON(out)
-	if err != nil {
-		return err
-	}
+	var entry *cacheEntry
 	if cacheable {
-		s.cfg.Cache.put(s.entry(key, body, "", token, now, sh))
+		entry = s.entry(key, "", token, now, sh)
 	}
-	return c.JSONBlob(http.StatusOK, body)
+	return s.answer(c, toJSON(sh, now, s.cfg.WeatherInterval), entry)
 }
 
 // decodeLookup reads a lookup from a JSON, urlencoded or multipart body.
