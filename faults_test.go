@@ -775,15 +775,10 @@ func TestFaultPostgresHangs(t *testing.T) {
 
 	resumedAt := time.Now()
 	pg.Resume(t)
-	for deadline := resumedAt.Add(15 * time.Second); ; {
-		if status, _, _, _, err := get(base + "/shipment/DHL/TN12345678"); err == nil && status == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no 200 within 15s of the database thawing")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, 15*time.Second, "200 after the database thawed", func() bool {
+		status, _, _, _, err := get(base + "/shipment/DHL/TN12345678")
+		return err == nil && status == 200
+	})
 	t.Logf("hung for %v; serving 200 again %v after it thawed", resumedAt.Sub(pausedAt).Round(time.Millisecond),
 		time.Since(resumedAt).Round(time.Millisecond))
 	if !importReturned {
@@ -894,15 +889,10 @@ func TestFaultRedisDown(t *testing.T) {
 	}
 	restartAt := time.Now()
 	rs.Start(t)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if status, _, _, _, _ := get(base + "/readyz"); status == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz not 200 within 10s of Redis coming back")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "/readyz 200 after Redis came back", func() bool {
+		status, _, _, _, _ := get(base + "/readyz")
+		return status == 200
+	})
 	t.Logf("Redis down for %v; /readyz 200 again %v after the restart", restartAt.Sub(downAt).Round(time.Millisecond),
 		time.Since(restartAt).Round(time.Millisecond))
 

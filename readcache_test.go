@@ -31,7 +31,7 @@ func TestReadCacheFollowsWrites(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = other.Close() })
 
-	eventually(t, "the cache turns on", func() bool { return metric(t, base, "shiptrack_cache_on") == 1 })
+	eventually(t, 10*time.Second, "read cache on", func() bool { return metric(t, base, "shiptrack_cache_on") == 1 })
 
 	type answer struct {
 		Status  string `json:"status"`
@@ -63,7 +63,7 @@ func TestReadCacheFollowsWrites(t *testing.T) {
 	if _, err := other.ImportCSV(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the import shows in the lookup", func() bool {
+	eventually(t, 10*time.Second, "imported status in the lookup", func() bool {
 		var a answer
 		getJSON(t, lookup, &a)
 		return a.Status == "delivered"
@@ -82,12 +82,12 @@ func TestReadCacheFollowsWrites(t *testing.T) {
 		TemperatureC: 21.5, Condition: "Sunny", ObservedAt: now, FetchedAt: now, Provider: "weatherapi"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the weather shows in the lookup", func() bool {
+	eventually(t, 10*time.Second, "new weather in the lookup", func() bool {
 		var a answer
 		getJSON(t, lookup, &a)
 		return a.Weather != nil && a.Weather.TemperatureC == 21.5
 	})
-	eventually(t, "the weather shows in the page", func() bool {
+	eventually(t, 10*time.Second, "new weather in the page", func() bool {
 		getJSON(t, base+"/shipment/?limit=2", &page)
 		for _, a := range page {
 			if a.Weather != nil && a.Weather.TemperatureC == 21.5 {
@@ -96,18 +96,6 @@ func TestReadCacheFollowsWrites(t *testing.T) {
 		}
 		return false
 	})
-}
-
-// eventually polls cond until it holds, failing the test after 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // metric reads one unlabelled sample from the server's /metrics.

@@ -95,19 +95,27 @@ func expectChange(t *testing.T, ch <-chan store.Change, want store.Change) {
 	}
 }
 
+// connect opens a plain connection to the test database, closed when t
+// ends.
+func connect(t *testing.T, ctx context.Context, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
 // terminateListener ends the change feed's server connection from a
 // connection of its own.
 func terminateListener(t *testing.T, url string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), changeWait)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, ctx, url)
 	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+	err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE application_name = 'shiptrack-change-feed' AND datname = current_database()`).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
@@ -282,11 +290,7 @@ func TestChangeTriggersReinstalled(t *testing.T) {
 	s, url := openPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), changeWait)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, ctx, url)
 	if _, err := conn.Exec(ctx, "DROP TRIGGER shiptrack_changes ON shipments"); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +312,7 @@ func TestChangeTriggersReinstalled(t *testing.T) {
 		}
 	}
 	var all, onShipments int
-	err = conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE tgrelid = 'shipments'::regclass)
+	err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE tgrelid = 'shipments'::regclass)
 		FROM pg_trigger WHERE tgname LIKE 'shiptrack%'`).Scan(&all, &onShipments)
 	if err != nil {
 		t.Fatal(err)
