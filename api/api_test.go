@@ -306,12 +306,55 @@ func TestPathEscapes(t *testing.T) {
 	})
 }
 
-// hangingStore blocks until the request's context ends.
+// hangingStore blocks until the request's context ends, or fails after 5 s
+// when nothing ends it.
 type hangingStore struct{ failing }
 
 func (hangingStore) Get(ctx context.Context, _, _ string) (store.Shipment, error) {
-	<-ctx.Done()
-	return store.Shipment{}, ctx.Err()
+	return store.Shipment{}, hang(ctx)
+}
+
+func (hangingStore) List(ctx context.Context, _ store.ListParams) (store.Page, error) {
+	return store.Page{}, hang(ctx)
+}
+
+func hang(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(5 * time.Second):
+		return errors.New("the read had no deadline")
+	}
+}
+
+// TestRequestTimeout: a database read that outlives the request timeout
+// ends in a 503 the client may retry, with or without the read cache
+// (the shipment routes set their own deadline).
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	cache := api.NewCache(1 << 20)
+	cache.Apply(store.Change{Kind: store.ChangeListening})
+	for _, c := range []struct {
+		name  string
+		cache *api.Cache
+	}{{"no cache", nil}, {"cache", cache}} {
+		srv := httptest.NewServer(api.New(api.Config{Shipments: hangingStore{}, Cache: c.cache, RequestTimeout: 50 * time.Millisecond}))
+		t.Cleanup(srv.Close)
+		for _, req := range []struct{ method, path, ct, body string }{
+			{"GET", "/shipment/DHL/TN1", "", ""},
+			{"POST", "/shipment/", "application/json", `{"tracking_number":"TN1","carrier":"DHL"}`},
+			{"GET", "/shipment/", "", ""},
+		} {
+			t.Run(c.name+" "+req.method+" "+req.path, func(t *testing.T) {
+				t.Parallel()
+				r := do(t, req.method, srv.URL+req.path, req.ct, req.body)
+				p := assertProblem(t, r, http.StatusServiceUnavailable)
+				if !strings.Contains(p.Detail, "too long") || r.header.Get("Retry-After") == "" {
+					t.Errorf("got %q, Retry-After %q; want the timeout problem", p.Detail, r.header.Get("Retry-After"))
+				}
+			})
+		}
+	}
 }
 
 // TestClientHangUpIsNotAServerError: a client that gives up is logged as

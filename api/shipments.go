@@ -51,7 +51,9 @@ func (s *Server) listShipments(c echo.Context) error {
 		return c.JSONBlob(http.StatusOK, e.body)
 	}
 	token, cacheable := s.cfg.Cache.begin()
-	page, err := s.cfg.Shipments.List(c.Request().Context(), p)
+	ctx, cancel := s.deadline(c)
+	page, err := s.cfg.Shipments.List(ctx, p)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -203,7 +205,9 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 		return c.JSONBlob(http.StatusOK, e.body)
 	}
 	token, cacheable := s.cfg.Cache.begin()
-	sh, err := s.cfg.Shipments.Get(c.Request().Context(), l.Carrier, l.TrackingNumber)
+	ctx, cancel := s.deadline(c)
+	sh, err := s.cfg.Shipments.Get(ctx, l.Carrier, l.TrackingNumber)
+	cancel()
 	if err != nil {
 		return err
 	}

@@ -464,6 +464,7 @@ EOF
 		measure "$n" "$run" lookup_post "$SRV_PID" "$API_PORT" "$db" post "$lookups"
 		measure "$n" "$run" lookup_get "$SRV_PID" "$API_PORT" "$db" get "$lookups"
 		measure "$n" "$run" lookup_db "$SRV_PID" "$API_PORT" "$db" fresh "$lookups"
+		measure "$n" "$run" lookup_hot "$SRV_PID" "$API_PORT" "$db" hot "$lookups"
 		measure "$n" "$run" list_first "$SRV_PID" "$API_PORT" "$db" path "$first" "$TOKEN"
 		measure "$n" "$run" list_deep "$SRV_PID" "$API_PORT" "$db" path "$deep" "$TOKEN"
 	done

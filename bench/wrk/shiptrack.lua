@@ -5,6 +5,11 @@
 --   wrk ... URL -- get  LOOKUPS      GET /shipment/{carrier}/{tracking_number}
 --   wrk ... URL -- fresh LOOKUPS     the same with Cache-Control: no-cache, which
 --                                    makes the server read the database
+--   wrk ... URL -- hot LOOKUPS [N] [SHARE]
+--                                    GET as "get", but SHARE of the requests
+--                                    (default 0.9) go to the last N lines of
+--                                    LOOKUPS (default 10000), the newest
+--                                    shipments; the rest are uniform
 --   wrk ... URL -- path PATH [TOKEN] GET PATH (Authorization: Bearer TOKEN)
 --
 -- LOOKUPS has one "tracking_number,carrier" line per shipment (gen_csv.py
@@ -17,7 +22,7 @@ function setup(thread)
   thread:set("thread_no", counter)
 end
 
-local mode, tns, carriers, n, fixed
+local mode, tns, carriers, n, fixed, hot, share
 
 function init(args)
   mode = args[1] or "get"
@@ -41,6 +46,8 @@ function init(args)
   if n == 0 then
     error("no lookups in " .. tostring(args[2]))
   end
+  hot = math.min(n, tonumber(args[3]) or 10000)
+  share = tonumber(args[4]) or 0.9
 end
 
 local json_headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
@@ -52,6 +59,9 @@ function request()
     return fixed
   end
   local i = math.random(n)
+  if mode == "hot" and math.random() < share then
+    i = n - math.random(hot) + 1
+  end
   if mode == "post" then
     return wrk.format("POST", "/shipment/", json_headers,
       '{"tracking_number":"' .. tns[i] .. '","carrier":"' .. carriers[i] .. '"}')
