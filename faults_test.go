@@ -562,6 +562,11 @@ func TestFaultPostgresDown(t *testing.T) {
 	downAt := time.Now()
 	pg.Stop(t)
 	t.Logf("postgres stopped (immediate) in %v", time.Since(downAt).Round(time.Millisecond))
+	// Until the change feed notices its connection is gone, the read cache
+	// may still answer what it holds (correctly: nothing can change while
+	// the database is down). From then on, everything reads the database.
+	eventually(t, 10*time.Second, "read cache off", func() bool { return metric(t, base, "shiptrack_cache_on") == 0 })
+	t.Logf("read cache off %v after the stop began", time.Since(downAt).Round(time.Millisecond))
 
 	// While it is down: 503 problem+json, quickly, with Retry-After.
 	for _, path := range []string{"/shipment/DHL/TN12345678", "/shipment/", "/shipment/NOPE/X"} {

@@ -282,14 +282,14 @@ func newMetrics(st *store.Store) (*prometheus.Registry, error) {
 }
 
 // startCache makes the read cache and starts the store's change feed that
-// keeps it correct. SQLite has no feed, so no cache; nor does mb 0. stop
-// ends the feed; it must run before the store closes.
+// keeps it correct. An in-memory SQLite database has no feed, so no cache;
+// nor does mb 0. stop ends the feed; it must run before the store closes.
 func startCache(ctx context.Context, st *store.Store, mb int, log *slog.Logger) (cache *api.Cache, stop func()) {
 	if mb <= 0 {
 		return nil, func() {}
 	}
-	if st.Driver() != "postgres" {
-		log.Info("read cache off: it needs PostgreSQL's change notifications")
+	if !st.CanWatchChanges() {
+		log.Info("read cache off: an in-memory database reports no changes")
 		return nil, func() {}
 	}
 	cache = api.NewCache(int64(mb) << 20)

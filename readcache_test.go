@@ -12,14 +12,24 @@ import (
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
-// TestReadCacheFollowsWrites: on PostgreSQL, serve answers repeated lookups
-// and pages from its read cache, and a write made by another process (here
-// a second store on the same database, as another replica or `shiptrack
-// import` would make it) shows in the very next answers once committed.
+// TestReadCacheFollowsWrites: on either database, serve answers repeated
+// lookups and pages from its read cache, and a write made by another
+// process (here a second store on the same database, as another replica or
+// `shiptrack import` would make it) shows in the answers once the change
+// feed reports it.
 func TestReadCacheFollowsWrites(t *testing.T) {
 	t.Parallel()
+	for _, driver := range storetest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			testReadCacheFollowsWrites(t, driver)
+		})
+	}
+}
+
+func testReadCacheFollowsWrites(t *testing.T, driver string) {
 	ctx := context.Background()
-	dbURL := storetest.URL(t, "postgres")
+	dbURL := storetest.URL(t, driver)
 	base := startServe(t, map[string]string{
 		"SHIPTRACK_DATABASE_URL":     dbURL,
 		"SHIPTRACK_WEATHER_PROVIDER": "off",

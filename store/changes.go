@@ -52,7 +52,7 @@ type Change struct {
 }
 
 // ErrNoChangeFeed is returned by WatchChanges when the database cannot
-// report changes (SQLite).
+// report changes (an in-memory SQLite database).
 var ErrNoChangeFeed = errors.New("store: database reports no changes")
 
 const (
@@ -185,33 +185,48 @@ func (s *Store) installChangeTriggers(ctx context.Context) (err error) {
 // every committed change, from whichever process made it, until ctx is
 // done; then it returns ctx.Err().
 //
-// It listens on a connection of its own. The first call of fn reports
-// ChangeListening once that connection listens; changes committed before
-// then are not reported. When the connection fails, fn gets ChangeLost,
-// and WatchChanges reconnects with a growing delay (up to 5 seconds) and
-// reports ChangeListening again: a cache should treat everything as
-// changed at ChangeLost or ChangeListening. A connection silent for 30
-// seconds is pinged, so one that died without a word is noticed within
-// about 40 seconds. A database that cannot be reached delays the first
-// ChangeListening; it is no error.
+// The first call of fn reports ChangeListening once the feed is
+// following the database; changes committed before then are not
+// reported. When the feed fails, fn gets ChangeLost, and WatchChanges
+// reconnects with a growing delay (up to 5 seconds) and reports
+// ChangeListening again: a cache should treat everything as changed at
+// ChangeLost or ChangeListening. A database that cannot be reached delays
+// the first ChangeListening; it is no error.
 //
-// fn should return quickly: while it runs, later changes wait in
+// On PostgreSQL it listens for the triggers' notifications on a
+// connection of its own; a connection silent for 30 seconds is pinged, so
+// one that died without a word is noticed within about 40 seconds. fn
+// should return quickly: while it runs, later changes wait in
 // PostgreSQL's notification queue, which is shared by the whole server.
 //
-// On SQLite, WatchChanges returns ErrNoChangeFeed at once.
+// SQLite cannot notify: a connection of the pool, held for the feed and
+// never used to write, reads PRAGMA data_version every 100 ms, which moves
+// when any other connection, of this process or another, commits. So a
+// change is reported within about 100 ms, and always as ChangeShipments:
+// the number does not say what changed. An in-memory SQLite database is
+// not shared with other processes and has no feed: WatchChanges returns
+// ErrNoChangeFeed at once (see CanWatchChanges).
 func (s *Store) WatchChanges(ctx context.Context, fn func(Change)) error {
-	if s.driver != "postgres" {
+	var follow func(ctx context.Context, fn func(Change), backoff *time.Duration) error
+	switch {
+	case s.driver == "postgres":
+		cfg, err := pgx.ParseConfig(s.url)
+		if err != nil {
+			return fmt.Errorf("store: change feed: %w", err)
+		}
+		cfg.RuntimeParams["application_name"] = changeFeedApp
+		follow = func(ctx context.Context, fn func(Change), backoff *time.Duration) error {
+			return s.listenChanges(ctx, cfg, fn, backoff)
+		}
+	case s.CanWatchChanges():
+		follow = s.pollChanges
+	default:
 		return ErrNoChangeFeed
 	}
-	cfg, err := pgx.ParseConfig(s.url)
-	if err != nil {
-		return fmt.Errorf("store: change feed: %w", err)
-	}
-	cfg.RuntimeParams["application_name"] = changeFeedApp
 	backoff := changeMinBackoff
 	for {
-		// The error is a failed or lost connection: retried below.
-		_ = s.listenChanges(ctx, cfg, fn, &backoff)
+		// The error is a failed or lost feed: retried below.
+		_ = follow(ctx, fn, &backoff)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -223,6 +238,68 @@ func (s *Store) WatchChanges(ctx context.Context, fn func(Change)) error {
 		case <-t.C:
 		}
 		backoff = min(2*backoff, changeMaxBackoff)
+	}
+}
+
+// CanWatchChanges reports whether WatchChanges can follow this database:
+// always on PostgreSQL, and on SQLite unless the database is in memory.
+func (s *Store) CanWatchChanges() bool {
+	if s.driver == "postgres" {
+		return true
+	}
+	return !strings.Contains(s.url, ":memory:") && !strings.Contains(s.url, "mode=memory")
+}
+
+// changePoll is how often the SQLite feed reads PRAGMA data_version: the
+// longest a cached answer can outlive the commit that changed it.
+const changePoll = 100 * time.Millisecond
+
+// pollChanges follows a SQLite database until its connection fails or ctx
+// is done. It reports ChangeLost when a following connection fails, and
+// resets *backoff once it follows.
+func (s *Store) pollChanges(ctx context.Context, fn func(Change), backoff *time.Duration) error {
+	cctx, cancel := context.WithTimeout(ctx, changeConnectTimeout)
+	defer cancel()
+	// data_version ignores the commits of the connection that reads it:
+	// this one is the feed's alone, and only reads.
+	conn, err := s.sqlDB.Conn(cctx)
+	if err != nil {
+		return fmt.Errorf("store: change feed: %w", wrapUnavailable(err))
+	}
+	defer conn.Close()
+	version := func() (v int64, err error) {
+		qctx, cancel := context.WithTimeout(ctx, changeConnectTimeout)
+		defer cancel()
+		if err := conn.QueryRowContext(qctx, "PRAGMA data_version").Scan(&v); err != nil {
+			return 0, fmt.Errorf("store: change feed: %w", wrapUnavailable(err))
+		}
+		return v, nil
+	}
+	last, err := version()
+	if err != nil {
+		return err
+	}
+	*backoff = changeMinBackoff
+	fn(Change{Kind: ChangeListening})
+	tick := time.NewTicker(changePoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		v, err := version()
+		if err != nil {
+			if ctx.Err() == nil {
+				fn(Change{Kind: ChangeLost})
+			}
+			return err
+		}
+		if v != last {
+			last = v
+			fn(Change{Kind: ChangeShipments})
+		}
 	}
 }
 
