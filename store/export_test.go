@@ -12,3 +12,19 @@ func (s *Store) InsertRawShipmentForTest(ctx context.Context, carrier, tn string
 	return s.db.WithContext(ctx).Create(&shipmentRow{CarrierKey: CarrierKey(carrier), Carrier: carrier,
 		TrackingNumber: tn, Status: "x", CreatedAt: now, UpdatedAt: now}).Error
 }
+
+// HoldReadSlotsForTest takes n read slots, as n reads in progress would,
+// until release is called.
+func (s *Store) HoldReadSlotsForTest(n int) (release func()) {
+	for range n {
+		s.readSlots <- struct{}{}
+	}
+	return func() {
+		for range n {
+			<-s.readSlots
+		}
+	}
+}
+
+// ReadSlotCount is the number of reads that run at once.
+const ReadSlotCount = readSlotCount

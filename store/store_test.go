@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
@@ -270,4 +271,43 @@ func TestSeedIfEmpty(t *testing.T) {
 			t.Errorf("count = %d", n)
 		}
 	})
+}
+
+// TestReadsQueueForSlots: reads beyond the slots wait their turn, within
+// their deadline, and run once a slot is free.
+func TestReadsQueueForSlots(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			s := storetest.Open(t, d)
+			ctx := context.Background()
+			if _, _, err := s.SeedIfEmpty(ctx); err != nil {
+				t.Fatal(err)
+			}
+			release := s.HoldReadSlotsForTest(store.ReadSlotCount)
+			for name, read := range map[string]func(context.Context) error{
+				"get":  func(ctx context.Context) error { _, err := s.Get(ctx, "DHL", "TN12345678"); return err },
+				"list": func(ctx context.Context) error { _, err := s.List(ctx, store.ListParams{Limit: 2}); return err },
+			} {
+				tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				err := read(tctx)
+				cancel()
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s with every slot taken: err = %v, want the deadline", name, err)
+				}
+			}
+			done := make(chan error, 1)
+			go func() { _, err := s.Get(ctx, "DHL", "TN12345678"); done <- err }()
+			select {
+			case err := <-done:
+				t.Fatalf("get ran with every slot taken (err %v)", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			release()
+			if err := <-done; err != nil {
+				t.Fatalf("get after the slots were freed: %v", err)
+			}
+		})
+	}
 }
