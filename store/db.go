@@ -44,16 +44,18 @@ const (
 	readSlotCount = 16
 )
 
-// acquireRead waits for a read slot, or until ctx is done; release gives
-// it back.
-func (s *Store) acquireRead(ctx context.Context) (release func(), err error) {
+// acquireRead waits for a read slot, or until ctx is done; releaseRead
+// gives it back.
+func (s *Store) acquireRead(ctx context.Context) error {
 	select {
 	case s.readSlots <- struct{}{}:
-		return func() { <-s.readSlots }, nil
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
+
+func (s *Store) releaseRead() { <-s.readSlots }
 
 // Open connects to the database named by url ("sqlite:PATH" or
 // "postgres://...") and migrates the schema.

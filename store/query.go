@@ -182,11 +182,10 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 	// it; one row more tells whether a next page exists.
 	q.WriteString(" ORDER BY carrier_key, tracking_number LIMIT " + strconv.Itoa(p.Limit+1) + ") s" + readJoins +
 		" ORDER BY s.carrier_key, s.tracking_number, a.position")
-	release, err := s.acquireRead(ctx)
-	if err != nil {
+	if err := s.acquireRead(ctx); err != nil {
 		return Page{}, fmt.Errorf("store: list: %w", err)
 	}
-	defer release()
+	defer s.releaseRead()
 	rows, err := s.sqlDB.QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
@@ -209,11 +208,10 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 // Get returns one shipment by carrier (any case) and tracking number, in
 // one statement.
 func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (Shipment, error) {
-	release, err := s.acquireRead(ctx)
-	if err != nil {
+	if err := s.acquireRead(ctx); err != nil {
 		return Shipment{}, fmt.Errorf("store: get: %w", err)
 	}
-	defer release()
+	defer s.releaseRead()
 	rows, err := s.sqlDB.QueryContext(ctx, getSQL, CarrierKey(carrier), trackingNumber)
 	if err != nil {
 		return Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
