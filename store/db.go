@@ -80,8 +80,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		}
 		// WAL lets readers run beside the weather workers' writes;
 		// immediate transactions and a busy timeout make writers queue
-		// instead of failing with "database is locked".
-		dial, driver = sqlite.Open(path+sep+"_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL"), "sqlite"
+		// instead of failing with "database is locked". The statement
+		// cache keeps the read path's statements prepared per connection:
+		// preparing them was a fifth of a SQLite lookup's CPU.
+		dial, driver = sqlite.Open(path+sep+"_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL&_stmt_cache_size=32"), "sqlite"
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q (want sqlite:PATH or postgres://...)", redactURL(url))
 	}
