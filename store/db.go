@@ -92,8 +92,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		DisableAutomaticPing:   true,
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
-		PrepareStmt:            true,
-		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		// No GORM statement cache: inside a transaction it prepares every
+		// statement anew on the transaction's connection and keeps it
+		// until commit, so a 1,000,000-row import held thousands of
+		// prepared batch statements (2.1 GB RSS on SQLite). The drivers
+		// cache statements per connection themselves (pgx by default,
+		// SQLite through _stmt_cache_size).
+		PrepareStmt: false,
+		NowFunc:     func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", driver, wrapUnavailable(err))
