@@ -15,6 +15,7 @@ import (
 
 	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/weather"
 )
 
 // Shipments is what the API needs from the store.
@@ -46,7 +47,8 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// ReadyChecks must all pass for /readyz to answer 200.
 	ReadyChecks []Check
-	// WeatherInterval is the refresh interval; older weather is stale.
+	// WeatherInterval is the refresh interval; weather older than
+	// weather.StaleAfter(WeatherInterval) is stale.
 	WeatherInterval time.Duration
 	// RequestTimeout bounds each request's work (default 10s).
 	RequestTimeout time.Duration
@@ -72,6 +74,7 @@ type Config struct {
 // Server is the HTTP API.
 type Server struct {
 	cfg         Config
+	staleAfter  time.Duration
 	e           *echo.Echo
 	tokenHashes [][32]byte
 }
@@ -96,7 +99,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
-	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens)}
+	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens), staleAfter: weather.StaleAfter(cfg.WeatherInterval)}
 	// Without a trusted proxy, X-Forwarded-For is the client's own claim:
 	// rate limits must key on the connection's address.
 	e.IPExtractor = echo.ExtractIPDirect()

@@ -21,7 +21,7 @@ type countingShipments struct {
 
 func (c *countingShipments) shipment() store.Shipment {
 	return store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", Articles: []store.Article{},
-		Location: &store.Location{ID: 7, City: "Paris", Country: "France", PostalCode: "75001"}, Weather: c.weather.Load()}
+		Location: &store.Location{ID: 7, WeatherID: 7, City: "Paris", Country: "France", PostalCode: "75001"}, Weather: c.weather.Load()}
 }
 
 func (c *countingShipments) Get(_ context.Context, carrier, tn string) (store.Shipment, error) {
@@ -134,8 +134,9 @@ func TestCachedAnswers(t *testing.T) {
 		t.Fatal("the cached page still has no weather")
 	}
 
-	// Two hours later the weather turns stale without any write: the
-	// cached answer must not keep saying it is fresh.
+	// Past the interval plus its grace (3 h for 2 h) the weather turns
+	// stale without any write: the cached answer must not keep saying it
+	// is fresh. Within the grace it is still fresh, and still cached.
 	reads := st.gets.Load()
 	get("/shipment/DHL/TN1")
 	if st.gets.Load() != reads {
@@ -144,8 +145,14 @@ func TestCachedAnswers(t *testing.T) {
 	later := now.Add(2*time.Hour + time.Second)
 	clock.Store(&later)
 	decodeInto(t, get("/shipment/DHL/TN1"), &withWeather)
+	if withWeather.Weather == nil || withWeather.Weather.Stale || st.gets.Load() != reads {
+		t.Fatalf("2 h later: %+v after %d reads, want fresh from the cache", withWeather.Weather, st.gets.Load()-reads)
+	}
+	later = now.Add(3*time.Hour + time.Second)
+	clock.Store(&later)
+	decodeInto(t, get("/shipment/DHL/TN1"), &withWeather)
 	if withWeather.Weather == nil || !withWeather.Weather.Stale {
-		t.Fatalf("2 h later: %+v, want stale", withWeather.Weather)
+		t.Fatalf("3 h later: %+v, want stale", withWeather.Weather)
 	}
 
 	// The feed is lost: nothing is served from memory until it is back.

@@ -48,8 +48,8 @@ type WeatherJSON struct {
 	ObservedAt    string  `json:"observed_at"`
 	FetchedAt     string  `json:"fetched_at"`
 	Provider      string  `json:"provider"`
-	// Stale is true when the weather is older than the refresh interval
-	// or the last refresh failed.
+	// Stale is true when the last refresh of the place failed, or when the
+	// weather is older than weather.StaleAfter (the interval plus half).
 	Stale bool `json:"stale"`
 }
 
@@ -60,7 +60,7 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func toJSON(s store.Shipment, now time.Time, interval time.Duration) ShipmentJSON {
+func toJSON(s store.Shipment, now time.Time, staleAfter time.Duration) ShipmentJSON {
 	out := ShipmentJSON{
 		TrackingNumber: s.TrackingNumber, Carrier: s.Carrier, Status: s.Status,
 		SenderAddress: s.SenderAddress, ReceiverAddress: s.ReceiverAddress,
@@ -78,7 +78,7 @@ func toJSON(s store.Shipment, now time.Time, interval time.Duration) ShipmentJSO
 			Location: w.Query, TemperatureC: w.TemperatureC, Condition: w.Condition,
 			ConditionCode: w.ConditionCode, Humidity: w.Humidity, WindKph: w.WindKph,
 			ObservedAt: rfc3339(w.ObservedAt), FetchedAt: rfc3339(w.FetchedAt), Provider: w.Provider,
-			Stale: w.LastError != "" || now.Sub(w.FetchedAt) > interval,
+			Stale: w.LastError != "" || now.Sub(w.FetchedAt) > staleAfter,
 		}
 	}
 	return out

@@ -59,7 +59,7 @@ func (s *Server) listShipments(c echo.Context) error {
 	}
 	out := make([]ShipmentJSON, len(page.Shipments))
 	for i, sh := range page.Shipments {
-		out[i] = toJSON(sh, now, s.cfg.WeatherInterval)
+		out[i] = toJSON(sh, now, s.staleAfter)
 	}
 	var link string
 	if page.NextCursor != "" {
@@ -117,12 +117,14 @@ func (s *Server) entry(key, link string, token uint64, now time.Time, shipments 
 		if sh.Location == nil {
 			continue
 		}
-		if !seen[sh.Location.ID] {
-			seen[sh.Location.ID] = true
-			e.locs = append(e.locs, sh.Location.ID)
+		// Marked by the location whose weather row it shows: that row's
+		// changes are what the change feed reports.
+		if id := sh.Location.WeatherID; !seen[id] {
+			seen[id] = true
+			e.locs = append(e.locs, id)
 		}
 		if w := sh.Weather; w != nil && !w.FetchedAt.IsZero() && w.LastError == "" {
-			if staleAt := w.FetchedAt.Add(s.cfg.WeatherInterval); staleAt.After(now) && (e.expires.IsZero() || staleAt.Before(e.expires)) {
+			if staleAt := w.FetchedAt.Add(s.staleAfter); staleAt.After(now) && (e.expires.IsZero() || staleAt.Before(e.expires)) {
 				e.expires = staleAt
 			}
 		}
@@ -215,7 +217,7 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 	if cacheable {
 		entry = s.entry(key, "", token, now, sh)
 	}
-	return s.answer(c, toJSON(sh, now, s.cfg.WeatherInterval), entry)
+	return s.answer(c, toJSON(sh, now, s.staleAfter), entry)
 }
 
 // decodeLookup reads a lookup from a JSON, urlencoded or multipart body.

@@ -40,7 +40,11 @@ func TestWeatherJSON(t *testing.T) {
 		stale     bool
 	}{
 		{"fresh", 10 * time.Minute, "", false},
-		{"older than the interval", 3 * time.Hour, "", true},
+		// The next window's refresh is due; until its queue drains the
+		// weather is late, not stale.
+		{"one interval old, within the grace", 2*time.Hour + 30*time.Minute, "", false},
+		{"at the end of the grace", 3 * time.Hour, "", false},
+		{"older than the interval plus grace", 3*time.Hour + time.Second, "", true},
 		{"last refresh failed", 10 * time.Minute, "weatherapi: 500", true},
 	}
 	for _, tt := range tests {

@@ -3,10 +3,20 @@
 // in-process), and a pool of goroutines consumes the jobs, calls the
 // weather provider and writes the result through the store.
 //
-// The scheduler only triggers. "At most one provider call per location per
-// interval" is a property of the data: a worker calls the provider only
-// after winning the store's conditional claim on the location, so duplicate
-// jobs, restarts and replicas sharing a database cost no extra calls.
+// The scheduler only triggers. The schedule itself lives in the data, so
+// that replicas and restarts agree on it:
+//
+//   - A refresh window opens every Interval (store.AdvanceWindow, on a grid
+//     shared by every replica). Every place whose weather was fetched
+//     before the current window began is due: so each place is fetched
+//     once per window, every window.
+//   - A worker calls the provider only after winning the store's
+//     conditional claim on the place, which refuses a place already
+//     fetched in the current window: duplicate jobs, restarts and replicas
+//     sharing a database cost no extra calls.
+//   - A temporary failure schedules a retry in the data (exponential
+//     backoff with jitter, Retry-After honoured); the tick that finds it
+//     due queues it, on whichever replica ticks first.
 package jobs
 
 import (
@@ -16,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -30,13 +42,17 @@ import (
 
 // Store is what the weather jobs need from the database.
 type Store interface {
-	DueLocations(ctx context.Context, staleBefore, now time.Time) ([]uint64, error)
-	UnqueuedLocations(ctx context.Context) ([]uint64, error)
-	MarkQueued(ctx context.Context, ids []uint64) error
+	AdvanceWindow(ctx context.Context, now time.Time, interval time.Duration) (store.Window, error)
+	CurrentWindow(ctx context.Context) (store.Window, error)
+	QueueNew(ctx context.Context, now time.Time) ([]uint64, error)
+	QueueDue(ctx context.Context, windowStart, now time.Time, all bool) ([]uint64, error)
+	UnmarkQueued(ctx context.Context, ids []uint64) error
+	RetryStats(ctx context.Context, windowStart time.Time) (int64, time.Time, error)
 	Location(ctx context.Context, id uint64) (store.Location, error)
+	WeatherOf(ctx context.Context, locationID uint64) (store.Weather, error)
 	ClaimWeather(ctx context.Context, locationID uint64, owner string, now, staleBefore, leaseUntil time.Time) (store.ClaimResult, error)
 	SaveWeather(ctx context.Context, owner string, w store.Weather) error
-	SaveWeatherError(ctx context.Context, locationID uint64, owner, msg string, at time.Time, nextAttempt *time.Time) error
+	SaveWeatherError(ctx context.Context, locationID uint64, owner string, f store.Failure) error
 	ReleaseClaim(ctx context.Context, locationID uint64, owner string) error
 	TakeBudget(ctx context.Context, day time.Time, provider string, limit int64) (bool, error)
 	OldestWeather(ctx context.Context) (time.Time, bool, error)
@@ -54,8 +70,8 @@ type Config struct {
 	Queue    Queue
 	Provider weather.Provider // nil turns fetching off; jobs are then left in the queue
 	Logger   *slog.Logger
-	// Interval is how often due locations are queued, and how old weather
-	// may get before it is due again (default 2h).
+	// Interval is the length of a refresh window: every place is fetched
+	// once per window (default 2h).
 	Interval time.Duration
 	// Workers is the number of consuming goroutines (default 4).
 	Workers int
@@ -69,9 +85,15 @@ type Config struct {
 	// Lease bounds how long a claim blocks others if its holder dies
 	// (default 2m; must exceed a provider call with its retries).
 	Lease time.Duration
-	// SweepEvery is how often newly imported locations are looked for and
-	// queued at once rather than at the next interval (default 30s).
+	// SweepEvery is how often the data is checked between windows: newly
+	// imported places and due retries are queued, and a window that should
+	// have opened (a missed tick) opens (default 30s, at most Interval/4).
 	SweepEvery time.Duration
+	// RetryBase is the delay before the first retry after a temporary
+	// failure; it doubles with each further failure up to RetryMax, and is
+	// jittered (half fixed, half random). Defaults: 30s and Interval/4
+	// capped at 30m, the base no longer than the cap.
+	RetryBase, RetryMax time.Duration
 	// PermanentBackoff holds back a location the provider does not know
 	// (default 24h).
 	PermanentBackoff time.Duration
@@ -90,6 +112,12 @@ type Refresher struct {
 
 	mu     sync.Mutex
 	status Status
+	window store.Window // the newest window this process has seen
+	// windowJob is set once the window-aligned tick is scheduled.
+	windowJob bool
+	// queueAll makes the first tick queue every due place, queued or not:
+	// an in-process queue lost its jobs with the previous process.
+	queueAll atomic.Bool
 
 	fetches *prometheus.CounterVec
 
@@ -98,14 +126,18 @@ type Refresher struct {
 	wg     sync.WaitGroup
 }
 
-// Status describes the last refresh run, for GET /weather/status.
+// Status describes the current refresh window, for GET /weather/status.
 type Status struct {
-	Provider   string    `json:"provider"`
-	Interval   string    `json:"interval"`
-	LastRunAt  time.Time `json:"last_run_at"`
-	LastQueued int       `json:"last_run_queued"`
-	// Fetched, Failed and Skipped count jobs finished since the last run
-	// started; Skipped ones needed no call (already fresh).
+	Provider string `json:"provider"`
+	Interval string `json:"interval"`
+	// LastRunAt is when the current window started, NextRunAt when the
+	// next one starts.
+	LastRunAt time.Time `json:"last_run_at"`
+	NextRunAt time.Time `json:"next_run_at"`
+	// LastQueued counts the jobs this process queued in the window.
+	LastQueued int `json:"last_run_queued"`
+	// Fetched, Failed and Skipped count jobs this process finished in the
+	// window; Skipped ones needed no call (already fresh).
 	Fetched int64 `json:"fetched"`
 	Failed  int64 `json:"failed"`
 	Skipped int64 `json:"skipped"`
@@ -116,8 +148,14 @@ type Status struct {
 	Refusing      bool   `json:"refusing"`
 	RefusedReason string `json:"refused_reason,omitempty"`
 	// BudgetExhausted is true when today's call budget is spent.
-	BudgetExhausted bool   `json:"budget_exhausted"`
-	LastError       string `json:"last_error,omitempty"`
+	BudgetExhausted bool `json:"budget_exhausted"`
+	// RetryWaiting counts the places whose last fetch failed for a
+	// temporary reason and that wait for a retry; NextRetryAt is when the
+	// first is due (null when none wait). -1 and null when the database
+	// is down.
+	RetryWaiting int64      `json:"retry_waiting"`
+	NextRetryAt  *time.Time `json:"next_retry_at"`
+	LastError    string     `json:"last_error,omitempty"`
 }
 
 // New checks cfg and fills in defaults.
@@ -147,8 +185,15 @@ func New(cfg Config) (*Refresher, error) {
 		cfg.Lease = 2 * time.Minute
 	}
 	if cfg.SweepEvery <= 0 {
-		cfg.SweepEvery = 30 * time.Second
+		cfg.SweepEvery = min(30*time.Second, cfg.Interval/4)
 	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = min(cfg.Interval/4, 30*time.Minute)
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 30 * time.Second
+	}
+	cfg.RetryBase = min(cfg.RetryBase, cfg.RetryMax)
 	if cfg.PermanentBackoff <= 0 {
 		cfg.PermanentBackoff = 24 * time.Hour
 	}
@@ -212,8 +257,10 @@ func (r *Refresher) registerMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// Start runs the scheduler (a run right away, then every Interval, plus
-// the new-location sweep) and the worker pool until Stop.
+// Start runs the scheduler and the worker pool until Stop. A tick runs at
+// once and then every SweepEvery; once the current window is known, a
+// tick also runs at the start of every window, so a window opens on time
+// rather than at the next sweep.
 func (r *Refresher) Start(ctx context.Context) error {
 	if r.cfg.Provider == nil {
 		return nil // weather off: queue nothing that nobody would consume
@@ -225,27 +272,52 @@ func (r *Refresher) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("jobs: scheduler: %w", err)
 	}
-	_, err = s.NewJob(gocron.DurationJob(r.cfg.Interval),
-		gocron.NewTask(func() { _, _ = r.RunOnce(ctx) }),
+	if _, ok := r.cfg.Queue.(Recoverer); !ok {
+		r.queueAll.Store(true)
+	}
+	r.mu.Lock()
+	r.sched = s
+	r.mu.Unlock()
+	_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
+		gocron.NewTask(func() { _, _ = r.tick(ctx) }),
 		gocron.WithStartAt(gocron.WithStartImmediately()),
 		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		gocron.WithName("weather-refresh"))
-	if err == nil {
-		_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
-			gocron.NewTask(func() { _, _ = r.Sweep(ctx) }),
-			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithName("weather-new-locations"))
-	}
+		gocron.WithName("weather-sweep"))
 	if err != nil {
 		cancel()
 		return fmt.Errorf("jobs: schedule: %w", err)
 	}
-	r.sched = s
 	s.Start()
 	for range r.cfg.Workers {
 		r.wg.Go(func() { r.work(ctx) })
 	}
 	return nil
+}
+
+// scheduleWindows adds the tick at the start of every window, aligned on
+// the shared grid that w belongs to. It runs once per process.
+func (r *Refresher) scheduleWindows(ctx context.Context, w store.Window) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sched == nil || r.windowJob || w.Start.IsZero() {
+		return
+	}
+	// The grid is in the store's time (Now); the scheduler runs on the
+	// real clock.
+	at := time.Now().Add(w.Start.Add(r.cfg.Interval).Sub(r.cfg.Now()))
+	if !at.After(time.Now()) {
+		at = time.Now().Add(time.Second)
+	}
+	_, err := r.sched.NewJob(gocron.DurationJob(r.cfg.Interval),
+		gocron.NewTask(func() { _, _ = r.tick(ctx) }),
+		gocron.WithStartAt(gocron.WithStartDateTime(at)),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithName("weather-window"))
+	if err != nil {
+		r.log.Warn("could not schedule the window tick; windows open at the next sweep", "error", err)
+		return
+	}
+	r.windowJob = true
 }
 
 // Stop stops the scheduler, then the workers: a worker in the middle of a
@@ -272,16 +344,14 @@ func (r *Refresher) Stop(ctx context.Context) error {
 	return nil
 }
 
-// RunOnce is one scheduled run: it returns the jobs of dead consumers to
-// the queue, then queues every location whose weather is missing or older
-// than Interval. It returns the number of jobs queued.
-func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
-	now := r.cfg.Now()
-	r.mu.Lock()
-	r.status.LastRunAt = now.UTC().Truncate(time.Second) // RFC 3339 without fractions in JSON
-	r.status.Fetched, r.status.Failed, r.status.Skipped = 0, 0, 0
-	r.status.Refusing, r.status.RefusedReason, r.status.BudgetExhausted = false, "", false
-	r.mu.Unlock()
+// RunOnce is one tick: it returns the jobs of dead consumers to the
+// queue, opens a new window when one is due, and queues every place due
+// and not queued yet: new places, places not fetched in the current
+// window, and retries whose time has come. It returns the number of jobs
+// queued.
+func (r *Refresher) RunOnce(ctx context.Context) (int, error) { return r.tick(ctx) }
+
+func (r *Refresher) tick(ctx context.Context) (int, error) {
 	if rec, ok := r.cfg.Queue.(Recoverer); ok {
 		n, err := rec.Recover(ctx)
 		if err != nil {
@@ -291,40 +361,68 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 			r.log.InfoContext(ctx, "returned jobs of stopped workers to the queue", "jobs", n)
 		}
 	}
-	ids, err := r.cfg.Store.DueLocations(ctx, now.Add(-r.cfg.Interval), now)
+	now := r.cfg.Now()
+	w, err := r.cfg.Store.AdvanceWindow(ctx, now, r.cfg.Interval)
 	if err != nil {
 		return 0, r.runFailed(err)
 	}
-	if err := r.push(ctx, ids); err != nil {
+	r.observe(w)
+	r.scheduleWindows(ctx, w)
+	ids, err := r.cfg.Store.QueueNew(ctx, now)
+	if err != nil {
 		return 0, r.runFailed(err)
 	}
-	r.mu.Lock()
-	r.status.LastQueued, r.status.LastError = len(ids), ""
-	r.mu.Unlock()
-	r.log.InfoContext(ctx, "weather refresh queued", "locations", len(ids))
-	return len(ids), nil
-}
-
-// Sweep queues locations created since the last look (a fresh import), so
-// their weather does not wait for the next interval.
-func (r *Refresher) Sweep(ctx context.Context) (int, error) {
-	ids, err := r.cfg.Store.UnqueuedLocations(ctx)
+	all := r.queueAll.Load()
+	due, err := r.cfg.Store.QueueDue(ctx, w.Start, now, all)
+	if err == nil {
+		ids = appendNew(ids, due)
+		err = r.push(ctx, ids)
+	}
 	if err != nil {
-		r.log.WarnContext(ctx, "new-location sweep failed", "error", err)
-		return 0, err
+		if uerr := r.cfg.Store.UnmarkQueued(context.WithoutCancel(ctx), ids); uerr != nil {
+			r.log.Warn("could not unmark unqueued places; the next window queues them", "error", uerr)
+		}
+		return 0, r.runFailed(err)
 	}
-	if err := r.push(ctx, ids); err != nil {
-		r.log.WarnContext(ctx, "new-location sweep failed", "error", err)
-		return 0, err
-	}
+	r.queueAll.Store(false)
+	r.count(func(s *Status) { s.LastQueued += len(ids); s.LastError = "" })
 	if len(ids) > 0 {
-		r.log.InfoContext(ctx, "queued new locations", "locations", len(ids))
+		r.log.InfoContext(ctx, "weather refresh queued", "locations", len(ids), "window", w.Start)
 	}
 	return len(ids), nil
 }
 
-// push queues one job per location, then marks them queued so the sweep
-// does not queue them again; a failed push marks nothing.
+// observe notes the current window; a new one starts this process's
+// counts afresh and ends a refusal, so the provider is tried again.
+func (r *Refresher) observe(w store.Window) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w.Seq == r.window.Seq {
+		return
+	}
+	r.window = w
+	st := &r.status
+	st.LastRunAt = w.Start.UTC().Truncate(time.Second) // RFC 3339 without fractions in JSON
+	st.NextRunAt = w.Start.Add(r.cfg.Interval).UTC().Truncate(time.Second)
+	st.LastQueued, st.Fetched, st.Failed, st.Skipped = 0, 0, 0, 0
+	st.Refusing, st.RefusedReason, st.BudgetExhausted = false, "", false
+}
+
+// appendNew appends the ids of more that ids lacks.
+func appendNew(ids, more []uint64) []uint64 {
+	seen := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, id := range more {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// push queues one job per place.
 func (r *Refresher) push(ctx context.Context, ids []uint64) error {
 	if len(ids) == 0 {
 		return nil
@@ -333,10 +431,7 @@ func (r *Refresher) push(ctx context.Context, ids []uint64) error {
 	for i, id := range ids {
 		jobs[i] = Job{LocationID: id}
 	}
-	if err := r.cfg.Queue.Push(ctx, jobs...); err != nil {
-		return err
-	}
-	return r.cfg.Store.MarkQueued(ctx, ids)
+	return r.cfg.Queue.Push(ctx, jobs...)
 }
 
 func (r *Refresher) runFailed(err error) error {
@@ -347,7 +442,8 @@ func (r *Refresher) runFailed(err error) error {
 	return err
 }
 
-// Status returns the last run's figures and the queue depth.
+// Status returns the current window's figures, the queue depth and the
+// retries waiting.
 func (r *Refresher) Status(ctx context.Context) Status {
 	r.mu.Lock()
 	st := r.status
@@ -357,14 +453,24 @@ func (r *Refresher) Status(ctx context.Context) Status {
 		n = -1
 	}
 	st.QueueDepth = n
+	st.RetryWaiting = -1
+	if w, err := r.cfg.Store.CurrentWindow(ctx); err == nil {
+		if waiting, next, err := r.cfg.Store.RetryStats(ctx, w.Start); err == nil {
+			st.RetryWaiting = waiting
+			if waiting > 0 {
+				next = next.UTC().Truncate(time.Second)
+				st.NextRetryAt = &next
+			}
+		}
+	}
 	return st
 }
 
-// Refusing reports whether the provider refused us in the current run.
-func (r *Refresher) Refusing() (bool, string) {
+// refusing reports whether the provider refused us in the current window.
+func (r *Refresher) refusing() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status.Refusing, r.status.RefusedReason
+	return r.status.Refusing
 }
 
 // work consumes jobs until ctx is cancelled. A queue that is down pauses
@@ -408,8 +514,8 @@ func (r *Refresher) handle(ctx context.Context, d Delivery) {
 			r.log.Warn("could not settle weather job", "location_id", id, "ack", ack, "error", err)
 		}
 	}
-	if refusing, _ := r.Refusing(); refusing {
-		settle(true) // the run is stopped; the next run queues it again
+	if r.refusing() {
+		settle(true) // the window is stopped; the next one queues it again
 		return
 	}
 	claimed, ok := r.claim(ctx, id)
@@ -431,7 +537,13 @@ func (r *Refresher) handle(ctx context.Context, d Delivery) {
 func (r *Refresher) claim(ctx context.Context, id uint64) (claimed, ok bool) {
 	for {
 		now := r.cfg.Now()
-		res, err := r.cfg.Store.ClaimWeather(ctx, id, r.cfg.Owner, now, now.Add(-r.cfg.Interval), now.Add(r.cfg.Lease))
+		// The window is read from the store, not remembered: the job may
+		// have been queued by a replica that opened a newer one.
+		w, err := r.cfg.Store.CurrentWindow(ctx)
+		var res store.ClaimResult
+		if err == nil {
+			res, err = r.cfg.Store.ClaimWeather(ctx, id, r.cfg.Owner, now, w.Start, now.Add(r.cfg.Lease))
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Warn("weather claim failed; job returned to the queue", "location_id", id, "error", err)
@@ -503,36 +615,70 @@ func (r *Refresher) fetch(ctx context.Context, id uint64) bool {
 			Condition: obs.Condition, ConditionCode: obs.ConditionCode, Humidity: obs.Humidity,
 			WindKph: obs.WindKph, ObservedAt: obs.ObservedAt, FetchedAt: now, Provider: r.cfg.Provider.Name(),
 		})
-		if err != nil {
-			r.log.Warn("could not save weather; the next run fetches it again", "location_id", id, "error", err)
+		if err == nil {
+			// Counted after the write, so whoever reads the count can
+			// read the row.
+			r.count(func(s *Status) { s.Fetched++ })
+			r.fetches.WithLabelValues(r.cfg.Provider.Name(), "ok").Inc()
+			r.log.Debug("weather fetched", "location_id", id, "query", q.String())
 			return true
 		}
-		r.count(func(s *Status) { s.Fetched++ })
-		r.fetches.WithLabelValues(r.cfg.Provider.Name(), "ok").Inc()
-		r.log.Debug("weather fetched", "location_id", id, "query", q.String())
-		return true
+		// An answer the database refuses is a failed fetch like any
+		// other: recorded, retried, and the claim released.
+		err = fmt.Errorf("could not store the provider's answer: %w", err)
 	}
-	r.count(func(s *Status) { s.Failed++ })
+	r.fail(wctx, id, q, now, err)
+	return true
+}
+
+// fail records a failed fetch of a claimed place and schedules what
+// follows: a retry with backoff after a temporary failure, a day's pause
+// for a place the provider does not know, nothing before the next window
+// when the provider refuses us.
+func (r *Refresher) fail(ctx context.Context, id uint64, q weather.Query, now time.Time, err error) {
+	f := store.Failure{Message: err.Error(), At: now}
 	outcome := "error"
-	var next *time.Time
 	switch {
 	case errors.Is(err, weather.ErrLocationNotFound):
 		outcome = "not_found"
-		t := now.Add(r.cfg.PermanentBackoff)
-		next = &t
-		r.log.Warn("weather provider does not know this location; held back", "location_id", id, "query", q.String(), "until", t, "error", err)
+		f.RetryAt = now.Add(r.cfg.PermanentBackoff)
+		r.log.Warn("weather provider does not know this location; held back", "location_id", id, "query", q.String(), "until", f.RetryAt, "error", err)
 	case errors.Is(err, weather.ErrRefused):
 		outcome = "refused"
 		r.count(func(s *Status) { s.Refusing, s.RefusedReason = true, err.Error() })
-		r.log.Error("weather provider refused us (key or quota); run stopped until the next interval", "error", err)
+		r.log.Error("weather provider refused us (key or quota); stopped until the next window", "error", err)
 	default:
-		r.log.Warn("weather fetch failed; the next run retries", "location_id", id, "query", q.String(), "error", err)
+		failures := 1
+		if w, werr := r.cfg.Store.WeatherOf(ctx, id); werr == nil {
+			failures += w.Failures
+		}
+		f.Temporary, f.RetryAt = true, now.Add(r.retryDelay(failures, weather.RetryAfter(err)))
+		r.log.Warn("weather fetch failed; retrying", "location_id", id, "query", q.String(), "failures", failures, "retry_at", f.RetryAt, "error", err)
 	}
 	r.fetches.WithLabelValues(r.cfg.Provider.Name(), outcome).Inc()
-	if serr := r.cfg.Store.SaveWeatherError(wctx, id, owner, err.Error(), now, next); serr != nil {
-		r.log.Warn("could not record weather failure", "location_id", id, "error", serr)
+	if serr := r.cfg.Store.SaveWeatherError(ctx, id, r.cfg.Owner, f); serr != nil {
+		r.log.Warn("could not record weather failure; the claim lapses with its lease", "location_id", id, "error", serr)
 	}
-	return true
+	// Counted after the write, like successes.
+	r.count(func(s *Status) { s.Failed++ })
+}
+
+// retryDelay is the wait before retry number failures: RetryBase doubled
+// per earlier failure up to RetryMax, half of it random so that places
+// failed together do not retry in lockstep, and never shorter than the
+// provider's Retry-After (up to one interval: the next window tries
+// anyway).
+func (r *Refresher) retryDelay(failures int, retryAfter time.Duration) time.Duration {
+	d := r.cfg.RetryBase
+	for i := 1; i < failures && d < r.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.cfg.RetryMax)
+	d = d/2 + mrand.N(d/2+1)
+	if retryAfter > d {
+		d = min(retryAfter, r.cfg.Interval)
+	}
+	return d
 }
 
 func (r *Refresher) count(f func(*Status)) {

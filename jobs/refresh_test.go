@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,19 @@ type clock struct{ offset atomic.Int64 }
 
 func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// frozenClock stands still between Advances, so a tick can come exactly
+// one interval after the previous one, as the scheduler's do.
+type frozenClock struct{ ns atomic.Int64 }
+
+func newFrozenClock() *frozenClock {
+	c := &frozenClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *frozenClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *frozenClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // seededStore opens a store of driver with the 5 seed shipments.
 func seededStore(t *testing.T, driver string) (*store.Store, string) {
@@ -202,14 +216,23 @@ func TestReplicasShareOneWindow(t *testing.T) {
 		q := newQueueTestRedisQueue(t, client, prefix, RedisOptions{})
 		queues = append(queues, q)
 		cfgs = append(cfgs, Config{Store: st, Queue: q, Provider: weatherAPI(t, srv)})
-		// Every replica's run queues all 5 before any worker runs: 15
-		// jobs for 5 locations.
+		// The replicas tick before any worker runs: the first queues all
+		// 5, the others find them queued for this window already.
 		r, err := New(cfgs[i])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := r.RunOnce(context.Background()); err != nil || n != 5 {
-			t.Fatalf("replica %d queued %d, %v", i, n, err)
+		want := 0
+		if i == 0 {
+			want = 5
+		}
+		if n, err := r.RunOnce(context.Background()); err != nil || n != want {
+			t.Fatalf("replica %d queued %d, %v; want %d", i, n, err, want)
+		}
+		// Duplicate jobs, as a lost mark or a recovered job would make,
+		// still cost no call.
+		if err := q.Push(context.Background(), Job{LocationID: 1}, Job{LocationID: 2}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	for _, cfg := range cfgs {
@@ -251,8 +274,17 @@ func TestFailuresKeepLastGoodWeather(t *testing.T) {
 
 			srv.SetMode(weathertest.OK)
 			srv.SetTemperature(11.5)
-			if _, err := r.RunOnce(context.Background()); err != nil {
-				t.Fatal(err)
+			// The retries wait for their backoff, then any tick queues
+			// them, without waiting for the next window.
+			if n, err := r.RunOnce(context.Background()); err != nil || n != 0 {
+				t.Fatalf("tick before the backoff queued %d, %v; want 0", n, err)
+			}
+			if st := r.Status(context.Background()); st.RetryWaiting != 5 || st.NextRetryAt == nil {
+				t.Errorf("status while retries wait: %+v", st)
+			}
+			clk.Advance(r.cfg.RetryMax)
+			if n, err := r.RunOnce(context.Background()); err != nil || n != 5 {
+				t.Fatalf("tick after the backoff queued %d, %v; want 5", n, err)
 			}
 			eventually(t, "recovery", func() bool {
 				sh, _ := st.Get(context.Background(), "DHL", "TN12345678")
@@ -268,7 +300,7 @@ func TestRefusedProviderStopsTheRun(t *testing.T) {
 	srv := weathertest.NewServer(t)
 	srv.SetMode(weathertest.Quota)
 	r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), Workers: 1})
-	eventually(t, "refusal noticed", func() bool { ok, _ := r.Refusing(); return ok })
+	eventually(t, "refusal noticed", func() bool { return r.Status(context.Background()).Refusing })
 	eventually(t, "queue drained", func() bool { return r.Status(context.Background()).QueueDepth == 0 })
 	if n := srv.Total(); n != 1 {
 		t.Errorf("%d calls after a quota refusal, want 1", n)
@@ -358,5 +390,179 @@ func TestKilledWorkerJobIsDone(t *testing.T) {
 	}
 	if n, _ := q.Len(ctx); n != 0 {
 		t.Errorf("queue still holds %d", n)
+	}
+}
+
+// TestEveryWindowRefreshesEveryPlace: a place fetched in one window is
+// fetched again in the next one, exactly one interval later, not every
+// other interval (weather fetched a moment after a run began used to look
+// too young to the next run).
+func TestEveryWindowRefreshesEveryPlace(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			st, _ := seededStore(t, d)
+			srv := weathertest.NewServer(t)
+			clk := newFrozenClock()
+			q := NewMemoryQueue()
+			r := startRefresher(t, Config{Store: st, Queue: q, Provider: weatherAPI(t, srv), Now: clk.Now})
+			ctx := context.Background()
+			eventually(t, "first fetch", func() bool { return r.Status(ctx).Fetched == 5 })
+			for window := 2; window <= 4; window++ {
+				// Half an interval on: nothing is due.
+				clk.Advance(time.Hour)
+				if n, err := r.RunOnce(ctx); err != nil || n != 0 {
+					t.Fatalf("window %d, mid-window tick queued %d, %v; want 0", window-1, n, err)
+				}
+				// The next window starts exactly one interval after the
+				// last; its tick queues every place once.
+				clk.Advance(time.Hour)
+				if n, err := r.RunOnce(ctx); err != nil || n != 5 {
+					t.Fatalf("window %d queued %d, %v; want 5", window, n, err)
+				}
+				if n, err := r.RunOnce(ctx); err != nil || n != 0 {
+					t.Fatalf("window %d, second tick queued %d, %v; want 0", window, n, err)
+				}
+				eventually(t, "the window's fetches", func() bool { return srv.Total() == 5*window })
+				eventually(t, "queue drained", drained(q))
+			}
+			for q, n := range srv.Calls() {
+				if n != 4 {
+					t.Errorf("%s called %d times in 4 windows", q, n)
+				}
+			}
+		})
+	}
+}
+
+// TestWindowsStayOnTheGrid: a late tick opens the window that was due,
+// starting where the schedule says, so the windows after it keep their
+// times; replicas ticking at once open one window.
+func TestWindowsStayOnTheGrid(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			st, _ := seededStore(t, d)
+			ctx := context.Background()
+			t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			w, err := st.AdvanceWindow(ctx, t0, time.Hour)
+			if err != nil || w.Seq != 1 || !w.Start.Equal(t0) {
+				t.Fatalf("first window %+v, %v", w, err)
+			}
+			// 2 h 10 min on, two windows were due: the current one began
+			// at 12:00, not 12:10.
+			w, err = st.AdvanceWindow(ctx, t0.Add(2*time.Hour+10*time.Minute), time.Hour)
+			if err != nil || w.Seq != 2 || !w.Start.Equal(t0.Add(2*time.Hour)) {
+				t.Fatalf("late window %+v, %v", w, err)
+			}
+			ws := make([]store.Window, 8)
+			errs := make([]error, len(ws))
+			var wg sync.WaitGroup
+			for i := range ws {
+				wg.Go(func() { ws[i], errs[i] = st.AdvanceWindow(ctx, t0.Add(3*time.Hour+time.Second), time.Hour) })
+			}
+			wg.Wait()
+			for i := range ws {
+				if errs[i] != nil || ws[i].Seq != 3 || !ws[i].Start.Equal(t0.Add(3*time.Hour)) {
+					t.Errorf("replica %d: %+v, %v; want window 3 at 13:00", i, ws[i], errs[i])
+				}
+			}
+		})
+	}
+}
+
+// TestRetryDelay: exponential from RetryBase to RetryMax, half jitter,
+// and never sooner than the provider's Retry-After (up to an interval).
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	r, err := New(Config{Store: &store.Store{}, Queue: NewMemoryQueue()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.cfg.RetryBase != 30*time.Second || r.cfg.RetryMax != 30*time.Minute {
+		t.Fatalf("defaults for 2h: base %v, max %v", r.cfg.RetryBase, r.cfg.RetryMax)
+	}
+	tests := []struct {
+		failures   int
+		retryAfter time.Duration
+		lo, hi     time.Duration
+	}{
+		{1, 0, 15 * time.Second, 30 * time.Second},
+		{2, 0, 30 * time.Second, time.Minute},
+		{3, 0, time.Minute, 2 * time.Minute},
+		{7, 0, 15 * time.Minute, 30 * time.Minute},
+		{40, 0, 15 * time.Minute, 30 * time.Minute},
+		{1, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute},
+		{1, 5 * time.Second, 15 * time.Second, 30 * time.Second},
+		{1, 5 * time.Hour, 2 * time.Hour, 2 * time.Hour},
+	}
+	for _, tt := range tests {
+		for range 50 {
+			if d := r.retryDelay(tt.failures, tt.retryAfter); d < tt.lo || d > tt.hi {
+				t.Fatalf("retryDelay(%d, %v) = %v, want %v..%v", tt.failures, tt.retryAfter, d, tt.lo, tt.hi)
+			}
+		}
+	}
+	short, err := New(Config{Store: &store.Store{}, Queue: NewMemoryQueue(), Interval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := short.cfg; c.RetryBase != 15*time.Second || c.RetryMax != 15*time.Second || c.SweepEvery != 15*time.Second {
+		t.Errorf("defaults for 1m: base %v, max %v, sweep %v", c.RetryBase, c.RetryMax, c.SweepEvery)
+	}
+}
+
+// TestOneCallPerPlace: locations that ask the provider the same question
+// (two postal codes of one city, spelled in two cases) share one call per
+// window, and every shipment shows the weather.
+func TestOneCallPerPlace(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, storetest.URL(t, d))
+			ctx := context.Background()
+			in := []store.ShipmentInput{
+				{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", ReceiverAddress: "Street 10, 75001 Paris, France",
+					Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}},
+				{TrackingNumber: "TN2", Carrier: "DHL", Status: "in-transit", ReceiverAddress: "Street 2, 75002 PARIS,  france",
+					Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}},
+				{TrackingNumber: "TN3", Carrier: "DHL", Status: "in-transit", ReceiverAddress: "Street 3, 10115 Berlin, Germany",
+					Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}},
+			}
+			if _, err := st.Import(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			srv := weathertest.NewServer(t)
+			var clk clock
+			r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), Now: clk.Now})
+			eventually(t, "weather on all 3 shipments", func() bool { return withWeather(t, st) == 3 })
+			if n := srv.Total(); n != 2 {
+				t.Fatalf("%d calls for 2 places, want 2: %v", n, srv.Calls())
+			}
+			// A later import adds a third postal code of Paris: it shares
+			// the weather at once, without a call.
+			in[0].TrackingNumber, in[0].ReceiverAddress = "TN4", "Street 4, 75003 Paris, France"
+			if _, err := st.Import(ctx, in[:1]); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.RunOnce(ctx); err != nil || n != 0 {
+				t.Fatalf("new postal code of a known place queued %d, %v; want 0", n, err)
+			}
+			if withWeather(t, st) != 4 {
+				t.Error("the new postal code's shipment has no weather")
+			}
+			clk.Advance(2 * time.Hour)
+			if n, err := r.RunOnce(ctx); err != nil || n != 2 {
+				t.Fatalf("next window queued %d, %v; want 2", n, err)
+			}
+			eventually(t, "next window's calls", func() bool { return srv.Total() == 4 })
+			time.Sleep(100 * time.Millisecond)
+			if n := srv.Total(); n != 4 {
+				t.Errorf("%d calls in 2 windows for 2 places, want 4: %v", n, srv.Calls())
+			}
+		})
 	}
 }

@@ -42,3 +42,12 @@ func hasDigit(s string) bool {
 func (l Location) key() string {
 	return strings.ToLower(l.PostalCode + "|" + l.City + "|" + l.Country)
 }
+
+// placeKey identifies what the weather provider is asked about a location:
+// its city and country (providers are queried by "City, Country", never by
+// postal code), folded for case and spacing. Locations with one place key
+// share one weather row and one provider call per window.
+func (l Location) placeKey() string {
+	fold := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+	return fold(l.City) + "|" + fold(l.Country)
+}

@@ -101,8 +101,8 @@ BEGIN
 		END IF;
 	ELSIF TG_OP = 'DELETE' THEN
 		PERFORM pg_notify('` + changeChannel + `', 'w:' || OLD.location_id);
-	ELSIF to_jsonb(NEW) - '{claim_owner,claimed_until,next_attempt_at}'::text[]
-		IS DISTINCT FROM to_jsonb(OLD) - '{claim_owner,claimed_until,next_attempt_at}'::text[] THEN
+	ELSIF to_jsonb(NEW) - '{claim_owner,claimed_until,next_attempt_at,queued_at,failures}'::text[]
+		IS DISTINCT FROM to_jsonb(OLD) - '{claim_owner,claimed_until,next_attempt_at,queued_at,failures}'::text[] THEN
 		PERFORM pg_notify('` + changeChannel + `', 'w:' || OLD.location_id);
 		IF NEW.location_id IS DISTINCT FROM OLD.location_id THEN
 			PERFORM pg_notify('` + changeChannel + `', 'w:' || NEW.location_id);

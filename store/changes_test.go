@@ -248,7 +248,7 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 	}
 	saveError := func(t *testing.T, loc uint64, msg string) {
 		t.Helper()
-		if err := s.SaveWeatherError(ctx, loc, owner, msg, time.Now(), nil); err != nil {
+		if err := s.SaveWeatherError(ctx, loc, owner, store.Failure{Message: msg, At: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}

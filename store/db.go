@@ -153,7 +153,14 @@ type locationRow struct {
 	PostalCode string `gorm:"size:32;not null"`
 	City       string `gorm:"size:200;not null"`
 	Country    string `gorm:"size:200;not null"`
-	CreatedAt  time.Time
+	// PlaceKey is the question the weather provider is asked about this
+	// location (city and country, folded); locations with the same key
+	// share one weather row, so one call serves them all.
+	PlaceKey string `gorm:"size:400;not null;default:'';index:ix_locations_place"`
+	// WeatherLocationID is the location whose weather row serves this one:
+	// the lowest id with the same PlaceKey (itself for the first).
+	WeatherLocationID *uint64 `gorm:"index:ix_locations_weather"`
+	CreatedAt         time.Time
 }
 
 func (locationRow) TableName() string { return "locations" }
@@ -199,9 +206,15 @@ type weatherRow struct {
 	Provider      string     `gorm:"size:32;not null;default:''"`
 	LastError     string     `gorm:"size:1000;not null;default:''"`
 	LastAttemptAt *time.Time
-	// NextAttemptAt holds a location back after a permanent failure
-	// (unknown to the provider) so it does not burn quota every run.
+	// NextAttemptAt holds a location back: until a retry after a temporary
+	// failure (backoff), or for a day when the provider does not know it.
 	NextAttemptAt *time.Time
+	// Failures counts consecutive temporary failures, for the backoff.
+	Failures int `gorm:"not null;default:0"`
+	// QueuedAt is when a refresh job for the location was last queued: a
+	// location is queued once per window and once per retry, not on every
+	// tick of every replica.
+	QueuedAt *time.Time
 	// ClaimOwner and ClaimedUntil make "one provider call per location per
 	// interval" a property of the data: a worker fetches only after it won
 	// the conditional update that sets them.
@@ -219,8 +232,22 @@ type budgetRow struct {
 
 func (budgetRow) TableName() string { return "provider_budget" }
 
+// windowRow is the current refresh window, shared by every replica: each
+// location is fetched once per window, and a window opens when the
+// interval since the last one has passed (see AdvanceWindow).
+type windowRow struct {
+	Name      string    `gorm:"primaryKey;size:32"`
+	Seq       int64     `gorm:"not null"`
+	StartedAt time.Time `gorm:"not null"`
+}
+
+func (windowRow) TableName() string { return "refresh_windows" }
+
 func (s *Store) migrate(ctx context.Context) error {
-	if err := s.db.WithContext(ctx).AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}); err != nil {
+	if err := s.db.WithContext(ctx).AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}); err != nil {
+		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
+	}
+	if err := s.migratePlaces(ctx); err != nil {
 		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
 	}
 	if s.driver == "postgres" {

@@ -126,7 +126,7 @@ func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint
 		for _, k := range batch {
 			if _, ok := ids[k]; !ok {
 				l := want[k]
-				rows = append(rows, locationRow{Key: k, PostalCode: l.PostalCode, City: l.City, Country: l.Country})
+				rows = append(rows, locationRow{Key: k, PostalCode: l.PostalCode, City: l.City, Country: l.Country, PlaceKey: l.placeKey()})
 			}
 		}
 		if len(rows) == 0 {
@@ -138,6 +138,11 @@ func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint
 		for _, r := range rows {
 			ids[r.Key] = r.ID
 			created = append(created, r.ID)
+		}
+	}
+	if len(created) > 0 {
+		if err := linkPlaces(tx); err != nil {
+			return nil, nil, err
 		}
 	}
 	return ids, created, nil

@@ -46,7 +46,10 @@ type Article struct {
 // Location is a receiver location shared by many shipments; weather is
 // kept per location.
 type Location struct {
-	ID         uint64
+	ID uint64
+	// WeatherID is the location whose weather row serves this one's place
+	// (city and country): locations of one place share a weather row.
+	WeatherID  uint64
 	PostalCode string
 	City       string
 	Country    string
@@ -66,4 +69,8 @@ type Weather struct {
 	Provider      string
 	LastError     string // set when the last attempt failed; good values are kept
 	LastAttemptAt time.Time
+	// Failures counts consecutive temporary failures (for the retry
+	// backoff); NextAttemptAt is when the place may be fetched again.
+	Failures      int
+	NextAttemptAt time.Time
 }

@@ -53,14 +53,14 @@ func decodeCursor(s string) (cursor, error) {
 // placeholders work on both PostgreSQL and SQLite.
 const (
 	readColumns = "s.id, s.carrier_key, s.tracking_number, s.carrier, s.status, s.sender_address, s.receiver_address, " +
-		"s.created_at, s.updated_at, l.id, l.postal_code, l.city, l.country, " +
+		"s.created_at, s.updated_at, l.id, l.weather_location_id, l.postal_code, l.city, l.country, " +
 		"w.query, w.temperature_c, w.condition, w.condition_code, w.humidity, w.wind_kph, " +
 		"w.observed_at, w.fetched_at, w.provider, w.last_error, w.last_attempt_at, " +
 		"a.name, a.quantity, a.price_cents, a.sku"
 	// readJoins follows a shipments relation named s. Weather that was
 	// never fetched reads as absent.
 	readJoins = " LEFT JOIN locations l ON l.id = s.location_id" +
-		" LEFT JOIN weather w ON w.location_id = s.location_id AND w.fetched_at IS NOT NULL" +
+		" LEFT JOIN weather w ON w.location_id = l.weather_location_id AND w.fetched_at IS NOT NULL" +
 		" LEFT JOIN articles a ON a.shipment_id = s.id"
 	getSQL = "SELECT " + readColumns + " FROM shipments s" + readJoins +
 		" WHERE s.carrier_key = $1 AND s.tracking_number = $2 ORDER BY a.position"
@@ -73,7 +73,7 @@ type readRow struct {
 	carrierKey, trackingNumber        string
 	carrier, status, sender, receiver string
 	createdAt, updatedAt              time.Time
-	locID                             sql.NullInt64
+	locID, wLocID                     sql.NullInt64
 	postal, city, country             sql.NullString
 	wQuery, wCond, wCode, wProv, wErr sql.NullString
 	wTemp, wWind                      sql.NullFloat64
@@ -85,7 +85,7 @@ type readRow struct {
 
 func (r *readRow) scan(rows *sql.Rows) error {
 	return rows.Scan(&r.id, &r.carrierKey, &r.trackingNumber, &r.carrier, &r.status, &r.sender, &r.receiver,
-		&r.createdAt, &r.updatedAt, &r.locID, &r.postal, &r.city, &r.country,
+		&r.createdAt, &r.updatedAt, &r.locID, &r.wLocID, &r.postal, &r.city, &r.country,
 		&r.wQuery, &r.wTemp, &r.wCond, &r.wCode, &r.wHumidity, &r.wWind,
 		&r.wObserved, &r.wFetched, &r.wProv, &r.wErr, &r.wAttempt,
 		&r.aName, &r.aQuantity, &r.aPrice, &r.aSKU)
@@ -100,11 +100,14 @@ func (r *readRow) shipment() Shipment {
 		Articles: []Article{},
 	}
 	if r.locID.Valid {
-		id := uint64(r.locID.Int64)
-		sh.Location = &Location{ID: id, PostalCode: r.postal.String, City: r.city.String, Country: r.country.String}
+		id, wid := uint64(r.locID.Int64), uint64(r.wLocID.Int64)
+		if !r.wLocID.Valid {
+			wid = id
+		}
+		sh.Location = &Location{ID: id, WeatherID: wid, PostalCode: r.postal.String, City: r.city.String, Country: r.country.String}
 		if r.wFetched.Valid {
 			sh.Weather = &Weather{
-				LocationID: id, Query: r.wQuery.String, TemperatureC: r.wTemp.Float64,
+				LocationID: wid, Query: r.wQuery.String, TemperatureC: r.wTemp.Float64,
 				Condition: r.wCond.String, ConditionCode: r.wCode.String, Humidity: int(r.wHumidity.Int64),
 				WindKph: r.wWind.Float64, ObservedAt: nullUTC(r.wObserved), FetchedAt: nullUTC(r.wFetched),
 				Provider: r.wProv.String, LastError: r.wErr.String, LastAttemptAt: nullUTC(r.wAttempt),
@@ -237,7 +240,11 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 }
 
 func (l locationRow) location() Location {
-	return Location{ID: l.ID, PostalCode: l.PostalCode, City: l.City, Country: l.Country}
+	loc := Location{ID: l.ID, WeatherID: l.ID, PostalCode: l.PostalCode, City: l.City, Country: l.Country}
+	if l.WeatherLocationID != nil {
+		loc.WeatherID = *l.WeatherLocationID
+	}
+	return loc
 }
 
 func (w weatherRow) weather() Weather {
@@ -246,6 +253,7 @@ func (w weatherRow) weather() Weather {
 		Condition: w.Condition, ConditionCode: w.ConditionCode, Humidity: w.Humidity,
 		WindKph: w.WindKph, Provider: w.Provider, LastError: w.LastError,
 		ObservedAt: utc(w.ObservedAt), FetchedAt: utc(w.FetchedAt), LastAttemptAt: utc(w.LastAttemptAt),
+		Failures: w.Failures, NextAttemptAt: utc(w.NextAttemptAt),
 	}
 }
 

@@ -108,6 +108,7 @@ type decodeFunc func(body []byte) error
 func (f fetcher) get(ctx context.Context, u *url.URL, onStatus statusFunc, decode decodeFunc) error {
 	redactedURL := f.redactURL(u)
 	var lastErr error
+	var lastRetryAfter time.Duration
 	attempts := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -121,7 +122,7 @@ func (f fetcher) get(ctx context.Context, u *url.URL, onStatus statusFunc, decod
 		if !retry {
 			return err
 		}
-		lastErr = err
+		lastErr, lastRetryAfter = err, retryAfter
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			// The caller gave up; the attempt error is just a symptom.
 			return abandoned(ctxErr, lastErr)
@@ -138,7 +139,31 @@ func (f fetcher) get(ctx context.Context, u *url.URL, onStatus statusFunc, decod
 			return abandoned(err, lastErr)
 		}
 	}
-	return fmt.Errorf("%w after %d attempt(s): %w", ErrTransient, attempts, lastErr)
+	err := fmt.Errorf("%w after %d attempt(s): %w", ErrTransient, attempts, lastErr)
+	if lastRetryAfter > 0 {
+		return &retryAfterError{after: lastRetryAfter, err: err}
+	}
+	return err
+}
+
+// retryAfterError carries the provider's last Retry-After to the caller,
+// which must not ask again sooner.
+type retryAfterError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter returns how long the provider asked us to wait (its
+// Retry-After on the last attempt of a failed call), or 0.
+func RetryAfter(err error) time.Duration {
+	var e *retryAfterError
+	if errors.As(err, &e) {
+		return e.after
+	}
+	return 0
 }
 
 // abandoned reports that the caller's context ended the request.

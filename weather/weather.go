@@ -31,6 +31,13 @@ import (
 	"time"
 )
 
+// StaleAfter is how old weather may get before answers mark it stale: the
+// refresh interval plus a grace of half an interval, which covers a
+// window's queue draining at the provider's rate limit. While the pipeline
+// is healthy a place is refreshed once per interval, so nothing turns
+// stale.
+func StaleAfter(interval time.Duration) time.Duration { return interval + interval/2 }
+
 // Query is the location a provider is asked about.
 type Query struct {
 	City, Country, PostalCode string

@@ -108,7 +108,7 @@ func Load(ctx context.Context, st *store.Store, n, locations int) ([]store.Shipm
 // the way a worker does (claim, then save).
 func FillWeather(ctx context.Context, st *store.Store) error {
 	now := time.Now().UTC()
-	ids, err := st.DueLocations(ctx, now.Add(-time.Hour), now)
+	ids, err := st.QueueNew(ctx, now)
 	if err != nil {
 		return err
 	}

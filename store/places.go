@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
+
+// Weather is kept per place (city and country), not per location (postal
+// code, city and country): the provider is asked about the place, so two
+// postal codes of one city would otherwise cost two identical calls. Every
+// location points at the location whose weather row serves its place, the
+// lowest id with the same place key.
+
+// migratePlaces fills the place key of locations made before weather was
+// shared per place, then links every location to its place's weather row.
+// On a current database it changes nothing.
+func (s *Store) migratePlaces(ctx context.Context) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.driver == "postgres" {
+			// Replicas starting at once take turns, in the same order as
+			// the trigger installation: without it, one's row locks here
+			// and another's trigger DDL deadlock.
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(changeTriggersLock)).Error; err != nil {
+				return err
+			}
+		}
+		var rows []locationRow
+		if err := tx.Select("id", "city", "country").Where("place_key = ''").Find(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := tx.Model(&locationRow{}).Where("id = ?", r.ID).Update("place_key", r.location().placeKey()).Error; err != nil {
+				return err
+			}
+		}
+		return linkPlaces(tx)
+	})
+}
+
+// linkPlaces points every location at its place's weather row and drops
+// weather rows that no longer serve a place (their locations now share
+// another's). Re-linking all rows, not only new ones, also mends two
+// imports that created the same place at once.
+func linkPlaces(tx *gorm.DB) error {
+	const first = "(SELECT MIN(p.id) FROM locations p WHERE p.place_key = locations.place_key)"
+	if err := tx.Exec("UPDATE locations SET weather_location_id = " + first +
+		" WHERE weather_location_id IS NULL OR weather_location_id <> " + first).Error; err != nil {
+		return err
+	}
+	return tx.Exec("DELETE FROM weather WHERE location_id IN (SELECT id FROM locations WHERE weather_location_id <> id)").Error
+}
