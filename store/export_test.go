@@ -28,3 +28,26 @@ func (s *Store) HoldReadSlotsForTest(n int) (release func()) {
 
 // ReadSlotCount is the number of reads that run at once.
 const ReadSlotCount = readSlotCount
+
+// UnsharePlacesForTest puts the database back in its shape from before
+// weather was shared per place: no place keys, no links, and a weather row
+// for every location (as when weather was kept per postal code), each with
+// its own temperature.
+func (s *Store) UnsharePlacesForTest(ctx context.Context) error {
+	db := s.db.WithContext(ctx)
+	if err := db.Exec("UPDATE locations SET place_key = '', weather_location_id = NULL").Error; err != nil {
+		return err
+	}
+	var ids []uint64
+	if err := db.Model(&locationRow{}).Order("id").Pluck("id", &ids).Error; err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for i, id := range ids {
+		w := weatherRow{LocationID: id, TemperatureC: float64(i), Provider: "weatherapi", FetchedAt: &now}
+		if err := db.Save(&w).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
