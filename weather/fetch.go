@@ -260,12 +260,18 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	// Clamp absurd values instead of overflowing time.Duration.
+	const maxSecs = int64(365 * 24 * time.Hour / time.Second)
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && secs > 0 {
+		// More seconds than an int64 holds (10^21): the longest wait, not
+		// none, which would retry at once.
+		return time.Duration(maxSecs) * time.Second
+	}
+	if err == nil {
 		if secs <= 0 {
 			return 0
 		}
-		// Clamp absurd values instead of overflowing time.Duration.
-		const maxSecs = int64(365 * 24 * time.Hour / time.Second)
 		return time.Duration(min(secs, maxSecs)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {

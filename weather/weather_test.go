@@ -117,6 +117,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(45 * time.Second).Format(http.TimeFormat), 45 * time.Second},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
 		{"99999999999999", 365 * 24 * time.Hour},
+		// Beyond int64: the longest wait, not 0 (issue 19, item 11).
+		{"1000000000000000000000", 365 * 24 * time.Hour},
+		{"-1000000000000000000000", 0},
 	}
 	for _, tc := range tests {
 		if got := parseRetryAfter(tc.in, now); got != tc.want {
