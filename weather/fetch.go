@@ -34,6 +34,12 @@ type Options struct {
 	// sooner than the provider asked would only be refused again.
 	// Default 10s.
 	MaxRetryWait time.Duration
+	// MaxObservationAge is how old an observation may be; an older one is
+	// refused as implausible. Default DefaultMaxObservationAge.
+	MaxObservationAge time.Duration
+	// Now is the clock observation times are checked against; default
+	// time.Now (tests set it to replay recorded answers).
+	Now func() time.Time
 }
 
 const (
@@ -69,6 +75,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxRetryWait <= 0 {
 		o.MaxRetryWait = defaultMaxRetryWait
 	}
+	if o.MaxObservationAge <= 0 {
+		o.MaxObservationAge = DefaultMaxObservationAge
+	}
 	return o
 }
 
@@ -95,6 +104,16 @@ func newFetcher(client *http.Client, opts Options, secret string) fetcher {
 		client = &http.Client{}
 	}
 	return fetcher{client: client, opts: opts.withDefaults(), secret: secret}
+}
+
+// plausible refuses an observation outside physical ranges
+// (checkObservation) at the fetcher's clock.
+func (f fetcher) plausible(o Observation) error {
+	now := time.Now
+	if f.opts.Now != nil {
+		now = f.opts.Now
+	}
+	return checkObservation(o, now(), f.opts.MaxObservationAge)
 }
 
 // statusFunc turns a non-2xx response into an error. For 429 and 5xx the

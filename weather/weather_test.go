@@ -3,6 +3,7 @@ package weather
 import (
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,8 +90,8 @@ func TestNewPassesOptions(t *testing.T) {
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
 	got := Options{}.withDefaults()
-	want := Options{Timeout: 10 * time.Second, Retries: 2, MaxBodyBytes: 1 << 20, BaseBackoff: 200 * time.Millisecond, MaxRetryWait: 10 * time.Second}
-	if got != want {
+	want := Options{Timeout: 10 * time.Second, Retries: 2, MaxBodyBytes: 1 << 20, BaseBackoff: 200 * time.Millisecond, MaxRetryWait: 10 * time.Second, MaxObservationAge: 6 * time.Hour}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Options{}.withDefaults() = %+v, want %+v", got, want)
 	}
 	if got := (Options{Retries: -3}).withDefaults().Retries; got != 0 {
