@@ -124,6 +124,11 @@ type Refresher struct {
 	sched  gocron.Scheduler
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// stopOnce starts the stop once; stopped closes when the scheduler and
+	// every worker have stopped, schedErr is the scheduler's.
+	stopOnce sync.Once
+	stopped  chan struct{}
+	schedErr error
 }
 
 // Status describes the current refresh window, for GET /weather/status.
@@ -320,28 +325,44 @@ func (r *Refresher) scheduleWindows(ctx context.Context, w store.Window) {
 	r.windowJob = true
 }
 
-// Stop stops the scheduler, then the workers: a worker in the middle of a
-// job finishes its write or puts the job back on the queue. It returns
-// when all have stopped or ctx is done.
+// Stop cancels the running tick and the workers and stops the scheduler:
+// a worker in the middle of a job finishes its write or puts the job back
+// on the queue. It returns when all have stopped, or with an error when
+// ctx is done first; the caller must then Wait before closing the queue
+// or the database, which the workers still use to settle their jobs.
 func (r *Refresher) Stop(ctx context.Context) error {
-	var err error
-	if r.sched != nil {
-		err = r.sched.Shutdown()
-	}
-	if r.cancel != nil {
-		r.cancel()
-	}
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	r.stopOnce.Do(func() {
+		r.stopped = make(chan struct{})
+		// Cancelled first, so a tick blocked on Redis or the database ends
+		// now rather than holding up the scheduler's shutdown.
+		if r.cancel != nil {
+			r.cancel()
+		}
+		go func() {
+			defer close(r.stopped)
+			if r.sched != nil {
+				r.schedErr = r.sched.Shutdown()
+			}
+			r.wg.Wait()
+		}()
+	})
 	select {
-	case <-done:
+	case <-r.stopped:
 	case <-ctx.Done():
 		return fmt.Errorf("jobs: stop: %w", ctx.Err())
 	}
-	if err != nil {
-		return fmt.Errorf("jobs: stop scheduler: %w", err)
+	if r.schedErr != nil {
+		return fmt.Errorf("jobs: stop scheduler: %w", r.schedErr)
 	}
 	return nil
+}
+
+// Wait returns once a Stop has finished: the scheduler and every worker
+// have stopped. It does not wait forever: after Stop cancels them, a
+// worker's remaining steps (release the claim, record the outcome, settle
+// the job) each have their own 5 s bound.
+func (r *Refresher) Wait() {
+	_ = r.Stop(context.Background()) // only waits; the first Stop reported any error
 }
 
 // RunOnce is one tick: it returns the jobs of dead consumers to the
