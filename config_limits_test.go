@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,38 @@ func TestShutdownShares(t *testing.T) {
 		if drain+jobs != total || jobs <= 0 && total >= 3 || drain < 2*jobs {
 			t.Errorf("shutdown_timeout %v: drain %v, jobs %v", total, drain, jobs)
 		}
+	}
+}
+
+// TestStartupErrorsHideThePassword: a database or Redis URL that fails at
+// start-up is reported without its password (issue 19, item 6).
+func TestStartupErrorsHideThePassword(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		password string
+	}{
+		{"redis bad escape", map[string]string{"SHIPTRACK_REDIS_URL": "redis://:pa%ZZss@127.0.0.1:6379/0"}, "pa%ZZss"},
+		{"redis stray percent", map[string]string{"SHIPTRACK_REDIS_URL": "redis://u:hunter22%@127.0.0.1:6379/0"}, "hunter22"},
+		{"postgres password parameter", map[string]string{"SHIPTRACK_DATABASE_URL": "postgres://127.0.0.1:5432/postgres?user=u&password=hunter22secret&sslmode=bogus"}, "hunter22secret"},
+		{"postgres stray percent", map[string]string{"SHIPTRACK_DATABASE_URL": "postgres://u:hunter22%@127.0.0.1:5432/postgres"}, "hunter22"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := map[string]string{"SHIPTRACK_DATABASE_URL": "sqlite:" + t.TempDir() + "/x.db", "SHIPTRACK_WEATHER_PROVIDER": "off"}
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			var stderr syncBuffer
+			err := run(t.Context(), []string{"serve"}, env(e), io.Discard, &stderr)
+			if err == nil {
+				t.Fatal("serve started")
+			}
+			if out := err.Error() + stderr.String(); strings.Contains(out, tt.password) {
+				t.Errorf("start-up error shows the password: %v\n%s", err, stderr.String())
+			}
+		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/jobs"
+	"github.com/shiptrack/shiptrack/redact"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
 )
@@ -258,7 +259,8 @@ func openQueue(cfg config, log *slog.Logger) (q jobs.Queue, closeQueue func(), e
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("config: redis.url: %w", err)
+		// net/url quotes the whole URL, password included.
+		return nil, nil, fmt.Errorf("config: redis.url: %w", redact.Error(err, redact.Secrets(cfg.RedisURL)...))
 	}
 	rc := redis.NewClient(opts)
 	rq := jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log, HeartbeatTTL: cfg.RedisHeartbeat})

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/shiptrack/shiptrack/redact"
 )
 
 // Options tunes the HTTP behaviour shared by both providers. The zero value
@@ -352,16 +354,14 @@ func redactErr(err error, secret string) error {
 	return &redactedError{err: err, msg: redactSecret(err.Error(), secret)}
 }
 
-// redactSecret replaces secret, raw or URL-encoded, in s.
+// redactSecret replaces secret in s: in any case, URL-encoded, or cut
+// short to a prefix of 4 or more characters (a provider may echo the key
+// altered), and any URL credentials. See package redact.
 func redactSecret(s, secret string) string {
 	if secret == "" {
 		return s
 	}
-	s = strings.ReplaceAll(s, secret, "REDACTED")
-	if esc := url.QueryEscape(secret); esc != secret {
-		s = strings.ReplaceAll(s, esc, "REDACTED")
-	}
-	return s
+	return redact.String(s, secret)
 }
 
 // cleanMessage makes a provider-supplied message safe to put in an error:
