@@ -198,3 +198,78 @@ func TestSIGTERMWithSlowClients(t *testing.T) {
 		t.Errorf("%d weather claims still held after a clean stop", held)
 	}
 }
+
+// TestSIGKILLImmediateRestart is issue 19, item 10: kill -9 while every
+// worker is inside a provider call, and restart at once, before the dead
+// consumer's heartbeat lapses (TestFaultSIGKILL restarts after it). The
+// dead consumer's jobs leave its processing list at the first sweep after
+// its heartbeat lapsed (heartbeat_ttl + the 30 s sweep at most), not at
+// the next window 2 h later, and every place gets its weather; each place
+// is called at most twice in all: the call cut by the kill and one after.
+func TestSIGKILLImmediateRestart(t *testing.T) {
+	t.Parallel()
+	const (
+		lease     = 3 * time.Second
+		heartbeat = 2 * time.Second
+		sweep     = 30 * time.Second // jobs.Config.SweepEvery with the default 2h interval
+	)
+	bin := buildBinary(t, t.TempDir())
+	fake := weathertest.NewServer(t)
+	fake.SetMode(weathertest.Hang)
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = rc.Close() })
+	prefix := fmt.Sprintf("shiptrack-test-sigkill-restart-%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
+		if len(keys) > 0 {
+			rc.Del(context.Background(), keys...)
+		}
+	})
+	e := map[string]string{
+		"SHIPTRACK_DATABASE_URL":        storetest.URL(t, "postgres"),
+		"SHIPTRACK_REDIS_URL":           "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_PREFIX":        prefix,
+		"SHIPTRACK_WEATHERAPI_KEY":      weathertest.Key,
+		"SHIPTRACK_WEATHERAPI_URL":      fake.BaseURL(),
+		"SHIPTRACK_WEATHER_RATE":        "1000",
+		"SHIPTRACK_WEATHER_CLAIM_LEASE": lease.String(),
+		"SHIPTRACK_REDIS_HEARTBEAT_TTL": heartbeat.String(),
+	}
+	first := startBinary(t, bin, e)
+	for deadline := time.Now().Add(20 * time.Second); fake.Total() < 4; {
+		if time.Now().After(deadline) {
+			t.Fatalf("workers did not start fetching: %v\n%s", fake.Calls(), first.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	first.stop(syscall.SIGKILL, time.Second)
+	killedAt := time.Now()
+	fake.SetMode(weathertest.OK)
+	second := startBinary(t, bin, e)
+	if _, processing := redisHeld(t, rc, prefix); processing == 0 {
+		t.Fatal("the dead consumer's processing list is already empty; the restart was not immediate")
+	}
+	limit := heartbeat + sweep + 15*time.Second
+	for deadline := killedAt.Add(limit); ; {
+		q, p := redisHeld(t, rc, prefix)
+		if p == 0 && q == 0 && strings.Contains(second.logs.String(), "returned jobs of stopped workers") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after the kill Redis still holds %d queued + %d processing jobs", limit, q, p)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("the dead consumer's jobs were back and done %v after the kill", time.Since(killedAt).Round(time.Millisecond))
+	waitWeather(t, second.base, 5, 15*time.Second)
+	time.Sleep(lease + time.Second) // no late duplicate once the dead claims lapse
+	for q, n := range fake.Calls() {
+		if n > 2 {
+			t.Errorf("%s: %d provider calls; want at most 2 (the one cut by the kill, one after)", q, n)
+		}
+	}
+	second.stop(syscall.SIGTERM, 30*time.Second)
+	if second.err != nil {
+		t.Errorf("second process exit after SIGTERM: %v", second.err)
+	}
+}
