@@ -77,10 +77,10 @@ func defaultConfig() config {
 	c.HTTP.MaxHeaderBytes = 64 << 10
 	c.HTTP.ReadHeaderTimeout = 5 * time.Second
 	c.HTTP.ReadTimeout = 15 * time.Second
-	c.HTTP.WriteTimeout = 30 * time.Second
+	c.HTTP.WriteTimeout = 12 * time.Second
 	c.HTTP.IdleTimeout = 120 * time.Second
 	c.HTTP.RequestTimeout = 10 * time.Second
-	c.HTTP.ShutdownTimeout = 15 * time.Second
+	c.HTTP.ShutdownTimeout = 18 * time.Second
 	c.HTTP.BodyLimit = "64K"
 	c.Weather.Interval = 2 * time.Hour
 	c.Weather.Workers = 4
@@ -185,7 +185,21 @@ func loadConfig(path string, getenv func(string) string) (config, error) {
 	if c.Weather.Rate <= 0 {
 		return c, errors.New("config: weather.rate (SHIPTRACK_WEATHER_RATE): must be above 0")
 	}
+	if drain, _ := c.shutdownShares(); c.HTTP.WriteTimeout > drain {
+		return c, fmt.Errorf("config: http.write_timeout (SHIPTRACK_HTTP_WRITE_TIMEOUT): %s is longer than the HTTP drain at shutdown "+
+			"(two thirds of http.shutdown_timeout %s: %s), so one slow reader could outlast it", c.HTTP.WriteTimeout, c.HTTP.ShutdownTimeout, drain)
+	}
 	return c, nil
+}
+
+// shutdownShares splits http.shutdown_timeout between the two steps of a
+// shutdown, one after the other: the HTTP drain (requests in flight
+// finish) gets two thirds, the weather jobs' stop (workers put their jobs
+// back or finish them) the last third. A write_timeout no longer than the
+// drain means a slow reader cannot outlast it.
+func (c config) shutdownShares() (drain, jobs time.Duration) {
+	jobs = c.HTTP.ShutdownTimeout / 3
+	return c.HTTP.ShutdownTimeout - jobs, jobs
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/jobs"
+	"github.com/shiptrack/shiptrack/redact"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
 )
@@ -219,18 +220,31 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	// In order: stop taking requests and finish those in flight, stop the
-	// scheduler and workers (jobs finish or go back to the queue), then the
-	// deferred closes of the queue, Redis and the database.
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
-	defer cancel()
-	httpErr := hs.Shutdown(sctx)
-	if err := refresher.Stop(sctx); err != nil {
-		return err
+	// In order, each step with its own share of http.shutdown_timeout
+	// (shutdownShares), so slow clients cannot eat the jobs' share: stop
+	// taking requests and finish those in flight; stop the scheduler and
+	// the workers (jobs finish or go back to the queue); then the deferred
+	// closes of the queue, Redis and the database.
+	drain, jobsShare := cfg.shutdownShares()
+	log.Info("shutting down", "http_drain", drain.String(), "jobs_stop", jobsShare.String())
+	dctx, cancelDrain := context.WithTimeout(context.Background(), drain)
+	err = hs.Shutdown(dctx)
+	cancelDrain()
+	if err != nil {
+		// write_timeout <= drain already cuts slow readers; this catches
+		// the rest (a body trickling in). Their clients see a closed
+		// connection; nothing of ours is lost, so the exit stays clean.
+		log.Warn("HTTP drain ran out; closing the connections still open", "error", err)
+		_ = hs.Close()
 	}
-	if httpErr != nil {
-		return fmt.Errorf("http shutdown: %w", httpErr)
+	jctx, cancelJobs := context.WithTimeout(context.Background(), jobsShare)
+	defer cancelJobs()
+	if err := refresher.Stop(jctx); err != nil {
+		// The workers still settle their jobs (each step is bounded):
+		// wait, so none uses the queue or database after its close.
+		log.Error("weather jobs did not stop within their share; waiting for them to settle", "error", err)
+		refresher.Wait()
+		return err
 	}
 	log.Info("stopped")
 	return nil
@@ -245,7 +259,8 @@ func openQueue(cfg config, log *slog.Logger) (q jobs.Queue, closeQueue func(), e
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("config: redis.url: %w", err)
+		// net/url quotes the whole URL, password included.
+		return nil, nil, fmt.Errorf("config: redis.url: %w", redact.Error(err, redact.Secrets(cfg.RedisURL)...))
 	}
 	rc := redis.NewClient(opts)
 	rq := jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log, HeartbeatTTL: cfg.RedisHeartbeat})

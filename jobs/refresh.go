@@ -124,6 +124,11 @@ type Refresher struct {
 	sched  gocron.Scheduler
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// stopOnce starts the stop once; stopped closes when the scheduler and
+	// every worker have stopped, schedErr is the scheduler's.
+	stopOnce sync.Once
+	stopped  chan struct{}
+	schedErr error
 }
 
 // Status describes the current refresh window, for GET /weather/status.
@@ -144,7 +149,8 @@ type Status struct {
 	// QueueDepth is the number of jobs waiting, -1 when the queue is down.
 	QueueDepth int64 `json:"queue_depth"`
 	// Refusing is true when the provider refused us as a whole (bad key,
-	// quota); the run stopped and the next one tries again.
+	// quota); the run stopped and the next one tries again. RefusedReason
+	// is a short public text (weather.PublicReason); details are logged.
 	Refusing      bool   `json:"refusing"`
 	RefusedReason string `json:"refused_reason,omitempty"`
 	// BudgetExhausted is true when today's call budget is spent.
@@ -155,7 +161,9 @@ type Status struct {
 	// is down.
 	RetryWaiting int64      `json:"retry_waiting"`
 	NextRetryAt  *time.Time `json:"next_retry_at"`
-	LastError    string     `json:"last_error,omitempty"`
+	// LastError is why this process's last tick failed, a short public
+	// text ("job queue unavailable"); details are logged.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // New checks cfg and fills in defaults.
@@ -320,28 +328,44 @@ func (r *Refresher) scheduleWindows(ctx context.Context, w store.Window) {
 	r.windowJob = true
 }
 
-// Stop stops the scheduler, then the workers: a worker in the middle of a
-// job finishes its write or puts the job back on the queue. It returns
-// when all have stopped or ctx is done.
+// Stop cancels the running tick and the workers and stops the scheduler:
+// a worker in the middle of a job finishes its write or puts the job back
+// on the queue. It returns when all have stopped, or with an error when
+// ctx is done first; the caller must then Wait before closing the queue
+// or the database, which the workers still use to settle their jobs.
 func (r *Refresher) Stop(ctx context.Context) error {
-	var err error
-	if r.sched != nil {
-		err = r.sched.Shutdown()
-	}
-	if r.cancel != nil {
-		r.cancel()
-	}
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	r.stopOnce.Do(func() {
+		r.stopped = make(chan struct{})
+		// Cancelled first, so a tick blocked on Redis or the database ends
+		// now rather than holding up the scheduler's shutdown.
+		if r.cancel != nil {
+			r.cancel()
+		}
+		go func() {
+			defer close(r.stopped)
+			if r.sched != nil {
+				r.schedErr = r.sched.Shutdown()
+			}
+			r.wg.Wait()
+		}()
+	})
 	select {
-	case <-done:
+	case <-r.stopped:
 	case <-ctx.Done():
 		return fmt.Errorf("jobs: stop: %w", ctx.Err())
 	}
-	if err != nil {
-		return fmt.Errorf("jobs: stop scheduler: %w", err)
+	if r.schedErr != nil {
+		return fmt.Errorf("jobs: stop scheduler: %w", r.schedErr)
 	}
 	return nil
+}
+
+// Wait returns once a Stop has finished: the scheduler and every worker
+// have stopped. It does not wait forever: after Stop cancels them, a
+// worker's remaining steps (release the claim, record the outcome, settle
+// the job) each have their own 5 s bound.
+func (r *Refresher) Wait() {
+	_ = r.Stop(context.Background()) // only waits; the first Stop reported any error
 }
 
 // RunOnce is one tick: it returns the jobs of dead consumers to the
@@ -355,7 +379,7 @@ func (r *Refresher) tick(ctx context.Context) (int, error) {
 	if rec, ok := r.cfg.Queue.(Recoverer); ok {
 		n, err := rec.Recover(ctx)
 		if err != nil {
-			return 0, r.runFailed(err)
+			return 0, r.runFailed(err, reasonQueue)
 		}
 		if n > 0 {
 			r.log.InfoContext(ctx, "returned jobs of stopped workers to the queue", "jobs", n)
@@ -364,25 +388,26 @@ func (r *Refresher) tick(ctx context.Context) (int, error) {
 	now := r.cfg.Now()
 	w, err := r.cfg.Store.AdvanceWindow(ctx, now, r.cfg.Interval)
 	if err != nil {
-		return 0, r.runFailed(err)
+		return 0, r.runFailed(err, reasonStore(err))
 	}
 	r.observe(w)
 	r.scheduleWindows(ctx, w)
 	ids, err := r.cfg.Store.QueueNew(ctx, now)
 	if err != nil {
-		return 0, r.runFailed(err)
+		return 0, r.runFailed(err, reasonStore(err))
 	}
 	all := r.queueAll.Load()
 	due, err := r.cfg.Store.QueueDue(ctx, w.Start, now, all)
+	reason := reasonStore(err)
 	if err == nil {
 		ids = appendNew(ids, due)
-		err = r.push(ctx, ids)
+		err, reason = r.push(ctx, ids), reasonQueue
 	}
 	if err != nil {
 		if uerr := r.cfg.Store.UnmarkQueued(context.WithoutCancel(ctx), ids); uerr != nil {
 			r.log.Warn("could not unmark unqueued places; the next window queues them", "error", uerr)
 		}
-		return 0, r.runFailed(err)
+		return 0, r.runFailed(err, reason)
 	}
 	r.queueAll.Store(false)
 	r.count(func(s *Status) { s.LastQueued += len(ids); s.LastError = "" })
@@ -434,12 +459,27 @@ func (r *Refresher) push(ctx context.Context, ids []uint64) error {
 	return r.cfg.Queue.Push(ctx, jobs...)
 }
 
-func (r *Refresher) runFailed(err error) error {
+// runFailed logs a failed tick in full; the public status gets only the
+// short reason (no addresses, no driver text).
+func (r *Refresher) runFailed(err error, reason string) error {
 	r.log.Error("weather refresh run failed; the next run retries", "error", err)
 	r.mu.Lock()
-	r.status.LastError = err.Error()
+	r.status.LastError = reason
 	r.mu.Unlock()
 	return err
+}
+
+// Public reasons a tick failed, for Status.LastError.
+const (
+	reasonQueue = "job queue unavailable"
+	reasonDB    = "database unavailable"
+)
+
+func reasonStore(err error) string {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return reasonDB
+	}
+	return "database error"
 }
 
 // Status returns the current window's figures, the queue depth and the
@@ -645,7 +685,9 @@ func (r *Refresher) fail(ctx context.Context, id uint64, q weather.Query, now ti
 		r.log.Warn("weather provider does not know this location; held back", "location_id", id, "query", q.String(), "until", f.RetryAt, "error", err)
 	case errors.Is(err, weather.ErrRefused):
 		outcome = "refused"
-		r.count(func(s *Status) { s.Refusing, s.RefusedReason = true, err.Error() })
+		// The public status gets a short reason; the provider's message,
+		// which may echo the key, goes to the (redacted) log only.
+		r.count(func(s *Status) { s.Refusing, s.RefusedReason = true, weather.PublicReason(err) })
 		r.log.Error("weather provider refused us (key or quota); stopped until the next window", "error", err)
 	default:
 		failures := 1

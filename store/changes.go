@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/shiptrack/shiptrack/redact"
 )
 
 // ChangeKind says what a Change reports.
@@ -212,7 +214,7 @@ func (s *Store) WatchChanges(ctx context.Context, fn func(Change)) error {
 	case s.driver == "postgres":
 		cfg, err := pgx.ParseConfig(s.url)
 		if err != nil {
-			return fmt.Errorf("store: change feed: %w", err)
+			return fmt.Errorf("store: change feed: %w", redact.Error(err, redact.Secrets(s.url)...))
 		}
 		cfg.RuntimeParams["application_name"] = changeFeedApp
 		follow = func(ctx context.Context, fn func(Change), backoff *time.Duration) error {

@@ -15,6 +15,8 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/shiptrack/shiptrack/redact"
 )
 
 // Store reads and writes shiptrack's data through GORM. It is safe for
@@ -59,7 +61,10 @@ func (s *Store) releaseRead() { <-s.readSlots }
 
 // Open connects to the database named by url ("sqlite:PATH" or
 // "postgres://...") and migrates the schema.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string) (_ *Store, err error) {
+	// Drivers quote the URL in their errors, password and all (pgx for a
+	// password= parameter, net/url for a malformed one).
+	defer func() { err = redact.Error(err, redact.Secrets(url)...) }()
 	var (
 		dial   gorm.Dialector
 		driver string
@@ -85,7 +90,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// preparing them was a fifth of a SQLite lookup's CPU.
 		dial, driver = sqlite.Open(path+sep+"_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL&_stmt_cache_size=32"), "sqlite"
 	default:
-		return nil, fmt.Errorf("store: unsupported database URL %q (want sqlite:PATH or postgres://...)", redactURL(url))
+		return nil, fmt.Errorf("store: unsupported database URL %q (want sqlite:PATH or postgres://...)", redact.URL(url))
 	}
 	db, err := gorm.Open(dial, &gorm.Config{
 		// Pinged below with ctx, so start-up and imports obey deadlines.
@@ -290,20 +295,6 @@ func withParam(url, name, value string) string {
 		sep = "&"
 	}
 	return url + sep + name + "=" + value
-}
-
-// redactURL drops the password from a database URL for messages.
-func redactURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	userinfo := u[scheme+3 : at]
-	if user, _, ok := strings.Cut(userinfo, ":"); ok {
-		return u[:scheme+3] + user + ":REDACTED" + u[at:]
-	}
-	return u
 }
 
 // SQL returns the underlying connection pool, for its statistics.

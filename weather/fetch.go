@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/shiptrack/shiptrack/redact"
 )
 
 // Options tunes the HTTP behaviour shared by both providers. The zero value
@@ -34,6 +36,12 @@ type Options struct {
 	// sooner than the provider asked would only be refused again.
 	// Default 10s.
 	MaxRetryWait time.Duration
+	// MaxObservationAge is how old an observation may be; an older one is
+	// refused as implausible. Default DefaultMaxObservationAge.
+	MaxObservationAge time.Duration
+	// Now is the clock observation times are checked against; default
+	// time.Now (tests set it to replay recorded answers).
+	Now func() time.Time
 }
 
 const (
@@ -69,6 +77,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxRetryWait <= 0 {
 		o.MaxRetryWait = defaultMaxRetryWait
 	}
+	if o.MaxObservationAge <= 0 {
+		o.MaxObservationAge = DefaultMaxObservationAge
+	}
 	return o
 }
 
@@ -95,6 +106,16 @@ func newFetcher(client *http.Client, opts Options, secret string) fetcher {
 		client = &http.Client{}
 	}
 	return fetcher{client: client, opts: opts.withDefaults(), secret: secret}
+}
+
+// plausible refuses an observation outside physical ranges
+// (checkObservation) at the fetcher's clock.
+func (f fetcher) plausible(o Observation) error {
+	now := time.Now
+	if f.opts.Now != nil {
+		now = f.opts.Now
+	}
+	return checkObservation(o, now(), f.opts.MaxObservationAge)
 }
 
 // statusFunc turns a non-2xx response into an error. For 429 and 5xx the
@@ -260,12 +281,18 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	// Clamp absurd values instead of overflowing time.Duration.
+	const maxSecs = int64(365 * 24 * time.Hour / time.Second)
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && secs > 0 {
+		// More seconds than an int64 holds (10^21): the longest wait, not
+		// none, which would retry at once.
+		return time.Duration(maxSecs) * time.Second
+	}
+	if err == nil {
 		if secs <= 0 {
 			return 0
 		}
-		// Clamp absurd values instead of overflowing time.Duration.
-		const maxSecs = int64(365 * 24 * time.Hour / time.Second)
 		return time.Duration(min(secs, maxSecs)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
@@ -327,16 +354,14 @@ func redactErr(err error, secret string) error {
 	return &redactedError{err: err, msg: redactSecret(err.Error(), secret)}
 }
 
-// redactSecret replaces secret, raw or URL-encoded, in s.
+// redactSecret replaces secret in s: in any case, URL-encoded, or cut
+// short to a prefix of 4 or more characters (a provider may echo the key
+// altered), and any URL credentials. See package redact.
 func redactSecret(s, secret string) string {
 	if secret == "" {
 		return s
 	}
-	s = strings.ReplaceAll(s, secret, "REDACTED")
-	if esc := url.QueryEscape(secret); esc != secret {
-		s = strings.ReplaceAll(s, esc, "REDACTED")
-	}
-	return s
+	return redact.String(s, secret)
 }
 
 // cleanMessage makes a provider-supplied message safe to put in an error:

@@ -16,6 +16,9 @@ import (
 // testKey is the fake WeatherAPI key; tests assert it never leaks.
 const testKey = "c0ffee5ecret0key1234567890abcd"
 
+// testNow is shortly after the observation time of the answers in testdata.
+var testNow = time.Date(2026, 11, 25, 10, 20, 0, 0, time.UTC)
+
 // testOptions keeps retries fast so the package's tests run in seconds.
 func testOptions() Options {
 	return Options{
@@ -23,6 +26,8 @@ func testOptions() Options {
 		Retries:      2,
 		BaseBackoff:  time.Millisecond,
 		MaxRetryWait: 2 * time.Second,
+		// The recorded answers in testdata were observed at 10:15.
+		Now: func() time.Time { return testNow },
 	}
 }
 

@@ -231,6 +231,9 @@ func (o *OpenMeteo) current(ctx context.Context, pt geoPoint) (Observation, erro
 	err := o.fetch.get(ctx, u, openMeteoStatusError, func(body []byte) error {
 		var err error
 		obs, err = parseOpenMeteoCurrent(body)
+		if err == nil {
+			err = o.fetch.plausible(obs)
+		}
 		return err
 	})
 	return obs, err
@@ -275,12 +278,16 @@ func parseOpenMeteoCurrent(body []byte) (Observation, error) {
 	if err != nil {
 		return Observation{}, fmt.Errorf("%w: current.time: %w", errMalformed, err)
 	}
+	humidity, err := humidityPercent(*c.Humidity)
+	if err != nil {
+		return Observation{}, err
+	}
 	code := int(*c.WeatherCode)
 	return Observation{
 		TemperatureC:  *c.Temperature,
 		Condition:     WMOCondition(code),
 		ConditionCode: strconv.Itoa(code),
-		Humidity:      int(math.Round(*c.Humidity)),
+		Humidity:      humidity,
 		WindKph:       *c.WindSpeed,
 		ObservedAt:    at,
 	}, nil

@@ -12,7 +12,11 @@
 //     unusable (malformed, truncated, oversized) bodies, after retries; try
 //     again in a later run. Cancellation of the caller's context is also
 //     reported as ErrTransient, and additionally matches context.Canceled or
-//     context.DeadlineExceeded.
+//     context.DeadlineExceeded. An answer outside physical ranges
+//     (temperature, humidity 0–100, wind, an observation time outside
+//     [now-6h, now+1h], a condition text that is not clean UTF-8 of at most
+//     200 characters) is ErrTransient and ErrImplausible, refused without
+//     retrying at once: see plausible.go.
 //
 // Any other error is a request the provider rejected for reasons that are
 // neither of the above (for example an Open-Meteo HTTP 400 "reason"); it is

@@ -3,6 +3,7 @@ package weather
 import (
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,8 +90,8 @@ func TestNewPassesOptions(t *testing.T) {
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
 	got := Options{}.withDefaults()
-	want := Options{Timeout: 10 * time.Second, Retries: 2, MaxBodyBytes: 1 << 20, BaseBackoff: 200 * time.Millisecond, MaxRetryWait: 10 * time.Second}
-	if got != want {
+	want := Options{Timeout: 10 * time.Second, Retries: 2, MaxBodyBytes: 1 << 20, BaseBackoff: 200 * time.Millisecond, MaxRetryWait: 10 * time.Second, MaxObservationAge: 6 * time.Hour}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Options{}.withDefaults() = %+v, want %+v", got, want)
 	}
 	if got := (Options{Retries: -3}).withDefaults().Retries; got != 0 {
@@ -117,6 +118,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(45 * time.Second).Format(http.TimeFormat), 45 * time.Second},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
 		{"99999999999999", 365 * 24 * time.Hour},
+		// Beyond int64: the longest wait, not 0 (issue 19, item 11).
+		{"1000000000000000000000", 365 * 24 * time.Hour},
+		{"-1000000000000000000000", 0},
 	}
 	for _, tc := range tests {
 		if got := parseRetryAfter(tc.in, now); got != tc.want {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,6 +74,9 @@ func (w *WeatherAPI) current(ctx context.Context, q Query) (Observation, error) 
 	err := w.fetch.get(ctx, u, w.statusError, func(body []byte) error {
 		var err error
 		obs, err = parseWeatherAPICurrent(body)
+		if err == nil {
+			err = w.fetch.plausible(obs)
+		}
 		return err
 	})
 	return obs, err
@@ -171,6 +173,10 @@ func parseWeatherAPICurrent(body []byte) (Observation, error) {
 	case c.WindKph == nil:
 		return Observation{}, fmt.Errorf("%w: missing current.wind_kph", errMalformed)
 	}
+	humidity, err := humidityPercent(*c.Humidity)
+	if err != nil {
+		return Observation{}, err
+	}
 	// last_updated_epoch is when the observation was made; localtime_epoch
 	// (time of the request) is only a fallback.
 	var epoch int64
@@ -186,7 +192,7 @@ func parseWeatherAPICurrent(body []byte) (Observation, error) {
 		TemperatureC:  *c.TempC,
 		Condition:     strings.TrimSpace(c.Condition.Text),
 		ConditionCode: strconv.Itoa(*c.Condition.Code),
-		Humidity:      int(math.Round(*c.Humidity)),
+		Humidity:      humidity,
 		WindKph:       *c.WindKph,
 		ObservedAt:    time.Unix(epoch, 0).UTC(),
 	}, nil

@@ -27,6 +27,9 @@ const (
 	Quota       Mode = "quota"   // 403, error code 2007
 	BadKey      Mode = "badkey"  // 401, error code 2006
 	Unknown     Mode = "unknown" // 400, error code 1006
+	// EchoKey is 401, error code 2006, with a message quoting the key
+	// altered (upper case, then cut short), as some providers do.
+	EchoKey Mode = "echokey"
 )
 
 // Key is the API key the fake accepts.
@@ -118,6 +121,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusUnauthorized, 2006, "API key provided is invalid")
 	case Unknown:
 		apiError(w, http.StatusBadRequest, 1006, "No matching location found.")
+	case EchoKey:
+		key := r.URL.Query().Get("key")
+		apiError(w, http.StatusUnauthorized, 2006, "API key "+strings.ToUpper(key)+" (starting "+key[:min(6, len(key))]+") is invalid")
 	default:
 		city, country, _ := strings.Cut(q, ",")
 		now := time.Now().Unix()
