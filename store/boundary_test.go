@@ -57,6 +57,26 @@ func TestImportRefusesBadText(t *testing.T) {
 		{"\\xff in carrier", boundaryRow(map[string]string{"carrier": "DH\xff"}), "carrier", 3, valid.ErrInvalidUTF8},
 		{"\\xff in receiver", boundaryRow(map[string]string{"receiver_address": "S 2, 75001 Par\xffis, France"}), "receiver_address", 3, valid.ErrInvalidUTF8},
 	}
+	// And every kind of bad text in every text column.
+	limits := map[string]int{"tracking_number": valid.TrackingNumber, "carrier": valid.Carrier, "sender_address": valid.Address,
+		"receiver_address": valid.Address, "article_name": valid.ArticleName, "sku": valid.SKU, "status": valid.Status}
+	for col, max := range limits {
+		for _, k := range []struct {
+			name, v string
+			want    error
+		}{
+			{"NUL", "A\x00B", valid.ErrControl}, {"\\xff", "A\xffB", valid.ErrInvalidUTF8}, {"truncated UTF-8", "A\xc3", valid.ErrInvalidUTF8},
+			{"escape", "A\x1bB", valid.ErrControl}, {"C1", "A\u0085B", valid.ErrControl},
+			{"one character too many", strings.Repeat("ß", max+1), valid.ErrTooLong},
+		} {
+			tests = append(tests, struct {
+				name, csv, column string
+				line              int
+				want              error
+			}{k.name + " in " + col, boundaryRow(map[string]string{col: k.v}), col, 3, k.want})
+		}
+	}
+	t.Logf("%d bad files", len(tests))
 	forEachDriver(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		for _, tt := range tests {
