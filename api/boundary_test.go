@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"mime/multipart"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -162,4 +163,36 @@ func TestLookupTrailingSlash(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBadRequestIDReplaced: a client's X-Request-Id is echoed only when it
+// passes the text rule and is at most 128 characters; otherwise the answer
+// (and the log) carries a new id.
+func TestBadRequestIDReplaced(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(api.New(api.Config{Shipments: failing{}}))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		name, id string
+		echoed   bool
+	}{
+		{"plain", "req-123", true},
+		{"128 characters", strings.Repeat("r", 128), true},
+		{"129 characters", strings.Repeat("r", 129), false},
+		{"60 KB", strings.Repeat("r", 60<<10), false},
+		{"invalid UTF-8", "req\xff", false},
+		{"tab", "req\t1", false},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/healthz", nil)
+		req.Header.Set("X-Request-Id", tt.id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		resp.Body.Close()
+		got := resp.Header.Get("X-Request-Id")
+		if (got == tt.id) != tt.echoed || got == "" {
+			t.Errorf("%s: answered with X-Request-Id %.40q, echoed %v, want echoed %v", tt.name, got, got == tt.id, tt.echoed)
+		}
+	}
 }

@@ -67,3 +67,17 @@ func isLookupPath(p string) bool {
 	carrier, tn, ok2 := strings.Cut(rest, "/")
 	return ok && ok2 && carrier != "" && tn != "" && !strings.Contains(tn, "/")
 }
+
+// checkRequestID drops a client's X-Request-Id that breaks the text rule
+// or is longer than valid.RequestID, so the RequestID middleware makes a
+// new one: the id is echoed in the answer and in each of the request's
+// log lines. A bad id is not worth refusing the request.
+func checkRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if rid := h.Get(echo.HeaderXRequestID); rid != "" && valid.Text(rid, valid.RequestID) != nil {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}

@@ -38,6 +38,10 @@ const (
 	// and tracking number it holds, JSON-escaped and base64-encoded, with
 	// room to spare.
 	Cursor = 2048
+	// RequestID bounds a client's X-Request-Id, which is echoed in the
+	// answer and in every log line of its request; a longer or bad one is
+	// replaced by a new id.
+	RequestID = 128
 )
 
 // Errors that Text wraps; check them with errors.Is.
