@@ -213,7 +213,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		ready <- ln.Addr().String()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	// net/http's own error answers (431, a malformed request) go out as
+	// problem+json too.
+	go func() { errc <- hs.Serve(api.ProblemListener(ln)) }()
 
 	select {
 	case err := <-errc:

@@ -107,6 +107,7 @@ func New(cfg Config) *Server {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	}
 
+	e.Pre(lookupSlash, checkRequestID)
 	e.Use(middleware.RequestID())
 	if cfg.Metrics != nil {
 		e.Use(newHTTPMetrics(cfg.Metrics).middleware)

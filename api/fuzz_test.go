@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/valid"
 )
 
 // fuzzBodyLimit caps decodeLookup's body as the BodyLimit middleware does
@@ -127,14 +128,22 @@ func checkDecodeLookup(t *testing.T, body []byte, ct string) {
 	}
 }
 
-// fuzzNotFound is a Shipments that knows no shipment.
+// fuzzNotFound is a Shipments that knows no shipment. Text that breaks
+// the boundary's rule must never reach it: it answers such a read with an
+// internal error, which the fuzz target reports as a 500.
 type fuzzNotFound struct{}
 
-func (fuzzNotFound) List(context.Context, store.ListParams) (store.Page, error) {
+func (fuzzNotFound) List(_ context.Context, p store.ListParams) (store.Page, error) {
+	if valid.Text(p.Carrier, valid.Carrier) != nil || valid.Text(p.Status, valid.Status) != nil {
+		return store.Page{}, fmt.Errorf("fuzz: bad text reached the store: %+v", p)
+	}
 	return store.Page{}, fmt.Errorf("fuzz: %w", store.ErrNotFound)
 }
 
 func (fuzzNotFound) Get(_ context.Context, carrier, tn string) (store.Shipment, error) {
+	if valid.Text(carrier, valid.Carrier) != nil || valid.Text(tn, valid.TrackingNumber) != nil || carrier == "" || tn == "" {
+		return store.Shipment{}, fmt.Errorf("fuzz: bad text reached the store: %q/%q", carrier, tn)
+	}
 	return store.Shipment{}, fmt.Errorf("fuzz: shipment %s/%s: %w", carrier, tn, store.ErrNotFound)
 }
 

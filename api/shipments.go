@@ -15,13 +15,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/valid"
 )
 
 const (
 	defaultLimit = 100
 	maxLimit     = 1000
-	// maxKeyLen bounds carrier and tracking number: longer is never real.
-	maxKeyLen = 64
 )
 
 // listShipments serves GET /shipment/: one keyset-paginated page, with a
@@ -36,10 +35,9 @@ func (s *Server) listShipments(c echo.Context) error {
 		}
 		p.Limit = n
 	}
-	for _, f := range []struct{ name, v string }{{"carrier", p.Carrier}, {"status", p.Status}} {
-		if len(f.v) > maxKeyLen {
-			return invalid(InvalidParam{Name: f.name, Reason: "longer than 64 characters"})
-		}
+	if bad := checkTexts(field{"carrier", p.Carrier, valid.Carrier}, field{"status", p.Status, valid.Status},
+		field{"cursor", p.Cursor, valid.Cursor}); len(bad) > 0 {
+		return invalid(bad...)
 	}
 	key := "list\x00" + c.Request().URL.Path + "\x00" + strconv.Itoa(p.Limit) + "\x00" + p.Cursor + "\x00" +
 		store.CarrierKey(p.Carrier) + "\x00" + p.Status
@@ -163,8 +161,8 @@ func marshalJSON(v any) ([]byte, error) {
 
 // getShipment serves GET /shipment/{carrier}/{tracking_number}.
 func (s *Server) getShipment(c echo.Context) error {
-	carrier, err1 := url.PathUnescape(c.Param("carrier"))
-	tn, err2 := url.PathUnescape(c.Param("tracking_number"))
+	carrier, err1 := pathParam(c, "carrier")
+	tn, err2 := pathParam(c, "tracking_number")
 	if err1 != nil || err2 != nil {
 		return invalid(InvalidParam{Name: "path", Reason: "malformed escape"})
 	}
@@ -194,8 +192,8 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 		switch {
 		case f.v == "":
 			bad = append(bad, InvalidParam{Name: f.name, Reason: "is required"})
-		case len(f.v) > maxKeyLen:
-			bad = append(bad, InvalidParam{Name: f.name, Reason: "longer than 64 characters"})
+		default:
+			bad = append(bad, checkTexts(field{f.name, f.v, keyLimits[f.name]})...)
 		}
 	}
 	if len(bad) > 0 {

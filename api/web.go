@@ -150,7 +150,9 @@ func serveWebFile(c echo.Context, name string, f webFile) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, f.ctype)
 	h.Set("ETag", f.etag)
-	// ServeContent answers If-None-Match with 304 and handles Range.
-	http.ServeContent(c.Response(), c.Request(), name, time.Time{}, bytes.NewReader(f.body))
-	return nil
+	// ServeContent answers If-None-Match with 304 and handles Range; its
+	// errors (416) become problems.
+	w := &contentErrors{ResponseWriter: c.Response()}
+	http.ServeContent(w, c.Request(), name, time.Time{}, bytes.NewReader(f.body))
+	return w.err()
 }

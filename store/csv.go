@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/shiptrack/shiptrack/valid"
 )
 
 // ShipmentInput is one shipment as read from an import file.
@@ -51,6 +54,14 @@ var csvColumns = []string{
 	"article_name", "article_quantity", "article_price", "sku", "status",
 }
 
+// csvLimits are the longest text each of csvColumns may hold (see
+// package valid); the quantity and price are numbers, parsed strictly, and
+// only checked to be text.
+var csvLimits = []int{
+	valid.TrackingNumber, valid.Carrier, valid.Address, valid.Address,
+	valid.ArticleName, 32, 32, valid.SKU, valid.Status,
+}
+
 // ParseCSV reads a whole import file and validates every row before
 // anything is written, so a bad row can abort the import cleanly. Rows with
 // the same carrier (any case) and tracking number form one shipment.
@@ -74,6 +85,10 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 	col := make(map[string]int, len(header))
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
+		if _, dup := col[h]; dup && slices.Contains(csvColumns, h) {
+			// Which of the two holds the data is a guess: refuse it.
+			return nil, &ImportError{Line: 1, Column: h, Err: errors.New("appears twice in the header")}
+		}
 		col[h] = i
 	}
 	idx := make([]int, len(csvColumns))
@@ -105,11 +120,17 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
 			}
 			v[i] = strings.TrimSpace(rec[j])
+			if err := valid.Text(v[i], csvLimits[i]); err != nil {
+				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: err}
+			}
 		}
 		for _, i := range []int{0, 1, 3, 4, 5, 6, 8} { // sender and SKU may be blank
 			if v[i] == "" {
 				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
 			}
+		}
+		if err := checkLocation(v[3]); err != nil {
+			return nil, &ImportError{Line: line, Column: "receiver_address", Err: err}
 		}
 		qty, err := strconv.Atoi(v[5])
 		if err != nil || qty <= 0 {
@@ -139,6 +160,28 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 			ReceiverAddress: v[3], Status: v[8], Articles: []Article{art},
 		})
 	}
+}
+
+// checkLocation checks that the location parsed from a receiver address
+// fits the locations table; an address that has no location passes.
+func checkLocation(address string) error {
+	l, ok := ParseLocation(address)
+	if !ok {
+		return nil
+	}
+	for _, p := range []struct {
+		name string
+		v    string
+		max  int
+	}{{"postal code", l.PostalCode, valid.PostalCode}, {"city", l.City, valid.City}, {"country", l.Country, valid.Country}} {
+		if err := valid.Text(p.v, p.max); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	if err := valid.Text(l.key(), valid.LocationKey); err != nil {
+		return fmt.Errorf("postal code, city and country together: %w", err)
+	}
+	return nil
 }
 
 func csvError(err error) error {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shiptrack/shiptrack/valid"
 )
 
 // ListParams selects one page of shipments.
@@ -42,6 +44,11 @@ func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(b, &c) != nil || c.T == "" {
+		return cursor{}, ErrInvalidCursor
+	}
+	// A client can make any cursor: what it holds is checked as the
+	// fields it stands for are (a NUL made PostgreSQL fail).
+	if valid.Text(c.C, valid.Carrier) != nil || valid.Text(c.T, valid.TrackingNumber) != nil {
 		return cursor{}, ErrInvalidCursor
 	}
 	return c, nil
