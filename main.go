@@ -123,6 +123,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	defer st.Close()
+	if name := st.CreatedDatabase(); name != "" {
+		log.Info("created the PostgreSQL database, which did not exist", "database", name)
+	}
 	log.Info("database ready", "driver", st.Driver())
 	if cfg.Seed {
 		res, did, err := st.SeedIfEmpty(ctx)

@@ -201,7 +201,7 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 	if len(bad) > 0 {
 		return invalid(bad...)
 	}
-	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + l.TrackingNumber
+	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + store.NormalizeTrackingNumber(l.TrackingNumber)
 	now := s.cfg.Now()
 	if e, ok := s.cached(c, key, now); ok {
 		return c.JSONBlob(http.StatusOK, e.body)
