@@ -352,8 +352,9 @@ func importFile(ctx context.Context, cfg config, path string, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("import %s: %w (nothing was written)", path, err)
 	}
-	fmt.Fprintf(stdout, "imported %s: %d shipments (%d new, %d changed), %d articles, %d new locations in %s\n",
-		path, res.Shipments, res.Created, res.Updated, res.Articles, len(res.NewLocations), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "imported %s: %d shipments (%d article rows) read; %d created, %d updated, %d unchanged; %d new locations; in %s\n",
+		path, res.Shipments, res.Articles, res.Created, res.Updated, res.Shipments-res.Created-res.Updated,
+		len(res.NewLocations), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

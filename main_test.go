@@ -80,6 +80,9 @@ func TestConfigBadValues(t *testing.T) {
 		{"unknown key in file", nil, "listen: :1\nlisten_port: 2\n", `"listen_port"`},
 		{"bad value in file", nil, "http:\n  read_timeout: soon\n", "http.read_timeout"},
 		{"bad yaml", nil, "listen: [\n", "config"},
+		{"interval too short in env", map[string]string{"SHIPTRACK_WEATHER_INTERVAL": "10s"}, "", "config: SHIPTRACK_WEATHER_INTERVAL: must be at least 1m"},
+		{"interval too short in file", nil, "weather:\n  interval: 10s\n", "c.yaml: weather.interval: must be at least 1m"},
+		{"rate zero in file", nil, "weather:\n  rate: 0\n", "c.yaml: weather.rate: must be above 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,8 +135,16 @@ func TestImportCommand(t *testing.T) {
 			if err := run(context.Background(), []string{"import", "store/testdata/seed.csv"}, e, &out, io.Discard); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(out.String(), "5 shipments (5 new, 0 changed), 9 articles") {
+			if !strings.Contains(out.String(), "5 shipments (9 article rows) read; 5 created, 0 updated, 0 unchanged") {
 				t.Errorf("output %q", out.String())
+			}
+			// A re-import writes nothing and says so.
+			out.Reset()
+			if err := run(context.Background(), []string{"import", "store/testdata/seed.csv"}, e, &out, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "0 created, 0 updated, 5 unchanged") {
+				t.Errorf("re-import output %q, want it to say nothing changed", out.String())
 			}
 			if err := run(context.Background(), []string{"import", "no-such-file.csv"}, e, io.Discard, io.Discard); err == nil {
 				t.Error("missing file imported")

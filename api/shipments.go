@@ -247,7 +247,7 @@ func decodeLookup(r *http.Request) (lookup, error) {
 		return lookup{TrackingNumber: r.FormValue("tracking_number"), Carrier: r.FormValue("carrier")}, nil
 	default:
 		p := problem(http.StatusUnsupportedMediaType,
-			"send the lookup as application/json or application/x-www-form-urlencoded")
+			"send the lookup as application/json, application/x-www-form-urlencoded or multipart/form-data")
 		return lookup{}, p
 	}
 }

@@ -54,3 +54,23 @@ func createDatabase(ctx context.Context, dbURL string) (string, error) {
 // CreatedDatabase names the PostgreSQL database Open created because it
 // did not exist; "" when it existed (or on SQLite).
 func (s *Store) CreatedDatabase() string { return s.createdDB }
+
+// onceEach prints its error with repeated lines dropped: pgx reports each
+// connection attempt, and with sslmode=prefer (TLS, then plain) the same
+// refusal twice.
+type onceEach struct{ err error }
+
+func (e onceEach) Error() string {
+	lines := strings.Split(e.err.Error(), "\n")
+	seen := make(map[string]bool, len(lines))
+	out := lines[:0]
+	for _, l := range lines {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func (e onceEach) Unwrap() error { return e.err }

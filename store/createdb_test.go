@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -98,5 +100,25 @@ func TestCreateDatabaseRace(t *testing.T) {
 	wg.Wait()
 	if len(created) != 1 || created[0] != name {
 		t.Errorf("created by %d replicas (%q), want exactly 1", len(created), created)
+	}
+}
+
+// TestUnreachableSaysItOnce: pgx lists every connection attempt, and with
+// sslmode=prefer (the default) the same refusal twice.
+func TestUnreachableSaysItOnce(t *testing.T) {
+	t.Parallel()
+	_, err := store.Open(context.Background(), "postgres://postgres@127.0.0.1:1/shiptrack")
+	if err == nil {
+		t.Fatal("open on a closed port succeeded")
+	}
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if seen[l] {
+			t.Errorf("line repeated in %q", err)
+		}
+		seen[l] = true
 	}
 }

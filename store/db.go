@@ -153,7 +153,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", wrapUnavailable(err))
+		return fmt.Errorf("store: ping: %w", onceEach{wrapUnavailable(err)})
 	}
 	return nil
 }
