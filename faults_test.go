@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -114,11 +115,7 @@ type throwawayPG struct {
 
 func startThrowawayPostgres(t *testing.T) *throwawayPG {
 	t.Helper()
-	for _, bin := range []string{"initdb", "postgres"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not on PATH: %v", bin, err)
-		}
-	}
+	testenv.Binaries(t, "initdb", "postgres")
 	// Not t.TempDir: its parents are root-only, and the server runs as
 	// postgres.
 	dir, err := os.MkdirTemp("", "shiptrack-fault-pg-")
@@ -279,9 +276,7 @@ type throwawayRedis struct {
 
 func startThrowawayRedis(t *testing.T) *throwawayRedis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skipf("redis-server not on PATH: %v", err)
-	}
+	testenv.Binaries(t, "redis-server")
 	r := &throwawayRedis{port: freePort(t)}
 	r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--daemonize", "no", "--dir", t.TempDir()}
@@ -1031,6 +1026,7 @@ func TestFaultSIGKILL(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
+	testenv.Redis(t)
 	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	t.Cleanup(func() { _ = rc.Close() })
 	prefix := fmt.Sprintf("shiptrack-test-fault-sigkill-%d", time.Now().UnixNano())

@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -235,6 +236,7 @@ func TestServeFetchesWeather(t *testing.T) {
 				"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
 			}
 			if d == "postgres" {
+				testenv.Redis(t)
 				e["SHIPTRACK_REDIS_URL"] = "redis://127.0.0.1:6379/0"
 				e["SHIPTRACK_REDIS_PREFIX"] = "shiptrack-test-main-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
 			}
@@ -377,6 +379,7 @@ func TestShutdownDuringRefreshLosesNoJob(t *testing.T) {
 	t.Parallel()
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
+	testenv.Redis(t)
 	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	t.Cleanup(func() { _ = rc.Close() })
 	prefix := fmt.Sprintf("shiptrack-test-shutdown-%d", time.Now().UnixNano())
