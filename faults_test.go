@@ -674,11 +674,11 @@ func TestFaultPostgresDown(t *testing.T) {
 		t.Errorf("/readyz after recovery = %d %s", status, body)
 	}
 	out, err = runImport(e, outageCSV)
-	if err != nil || !strings.Contains(out, "1 shipments (1 new, 0 changed), 2 articles") {
+	if err != nil || !strings.Contains(out, "1 shipments (2 article rows) read; 1 created, 0 updated, 0 unchanged") {
 		t.Errorf("import after recovery: %q, %v; want 1 new shipment with 2 articles", out, err)
 	}
 	out, err = runImport(e, "store/testdata/changed.csv")
-	if err != nil || !strings.Contains(out, "(0 new, 0 changed)") {
+	if err != nil || !strings.Contains(out, "0 created, 0 updated, 2 unchanged") {
 		t.Errorf("re-import of changed.csv after recovery: %q, %v; want no change", out, err)
 	}
 	_, list, arts = listAll(t, base)
