@@ -26,12 +26,13 @@ func NormalizeTrackingNumber(tn string) string {
 }
 
 // migrationRow records a one-time data migration that has run, so start-up
-// does not scan every shipment again.
+// does not scan every shipment again. Not "schema_migrations": migration
+// tools (golang-migrate, Rails) use that name with other columns.
 type migrationRow struct {
 	Name string `gorm:"primaryKey;size:100"`
 }
 
-func (migrationRow) TableName() string { return "schema_migrations" }
+func (migrationRow) TableName() string { return "shiptrack_migrations" }
 
 const migrationTrackingNumbers = "tracking_numbers_normalised"
 

@@ -112,7 +112,7 @@ func TestMigrateTrackingNumbers(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if _, err := db.ExecContext(ctx, "DELETE FROM schema_migrations"); err != nil {
+				if _, err := db.ExecContext(ctx, "DELETE FROM shiptrack_migrations"); err != nil {
 					t.Fatal(err)
 				}
 				_ = s.Close()
