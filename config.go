@@ -179,11 +179,19 @@ func loadConfig(path string, getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	// Named as the other errors are: by the variable when it set the
+	// value, else by the file and key (the defaults are valid).
+	source := func(key, env string) string {
+		if _, ok := lookupEnv(getenv, env); ok || path == "" {
+			return "config: " + env
+		}
+		return "config " + path + ": " + key
+	}
 	if c.Weather.Interval < time.Minute {
-		return c, errors.New("config: weather.interval (SHIPTRACK_WEATHER_INTERVAL): must be at least 1m")
+		return c, errors.New(source("weather.interval", "SHIPTRACK_WEATHER_INTERVAL") + ": must be at least 1m")
 	}
 	if c.Weather.Rate <= 0 {
-		return c, errors.New("config: weather.rate (SHIPTRACK_WEATHER_RATE): must be above 0")
+		return c, errors.New(source("weather.rate", "SHIPTRACK_WEATHER_RATE") + ": must be above 0")
 	}
 	if drain, _ := c.shutdownShares(); c.HTTP.WriteTimeout > drain {
 		return c, fmt.Errorf("config: http.write_timeout (SHIPTRACK_HTTP_WRITE_TIMEOUT): %s is longer than the HTTP drain at shutdown "+

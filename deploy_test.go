@@ -27,6 +27,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/shiptrack/shiptrack/internal/testenv"
 )
 
 // TestComposeFile loads compose.yaml as `docker compose` would and checks
@@ -281,6 +283,11 @@ func TestStaticBinary(t *testing.T) {
 	t.Parallel()
 
 	b := dockerfileReleaseBuild(t)
+	for _, kv := range b.env {
+		if cc, ok := strings.CutPrefix(kv, "CC="); ok {
+			testenv.Binaries(t, cc) // musl-gcc, from Debian's musl-tools
+		}
+	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "shiptrack")
 	args := slices.Clone(b.args)

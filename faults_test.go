@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -114,11 +115,7 @@ type throwawayPG struct {
 
 func startThrowawayPostgres(t *testing.T) *throwawayPG {
 	t.Helper()
-	for _, bin := range []string{"initdb", "postgres"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not on PATH: %v", bin, err)
-		}
-	}
+	testenv.Binaries(t, "initdb", "postgres")
 	// Not t.TempDir: its parents are root-only, and the server runs as
 	// postgres.
 	dir, err := os.MkdirTemp("", "shiptrack-fault-pg-")
@@ -279,9 +276,7 @@ type throwawayRedis struct {
 
 func startThrowawayRedis(t *testing.T) *throwawayRedis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skipf("redis-server not on PATH: %v", err)
-	}
+	testenv.Binaries(t, "redis-server")
 	r := &throwawayRedis{port: freePort(t)}
 	r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--daemonize", "no", "--dir", t.TempDir()}
@@ -679,11 +674,11 @@ func TestFaultPostgresDown(t *testing.T) {
 		t.Errorf("/readyz after recovery = %d %s", status, body)
 	}
 	out, err = runImport(e, outageCSV)
-	if err != nil || !strings.Contains(out, "1 shipments (1 new, 0 changed), 2 articles") {
+	if err != nil || !strings.Contains(out, "1 shipments (2 article rows) read; 1 created, 0 updated, 0 unchanged") {
 		t.Errorf("import after recovery: %q, %v; want 1 new shipment with 2 articles", out, err)
 	}
 	out, err = runImport(e, "store/testdata/changed.csv")
-	if err != nil || !strings.Contains(out, "(0 new, 0 changed)") {
+	if err != nil || !strings.Contains(out, "0 created, 0 updated, 2 unchanged") {
 		t.Errorf("re-import of changed.csv after recovery: %q, %v; want no change", out, err)
 	}
 	_, list, arts = listAll(t, base)
@@ -1031,6 +1026,7 @@ func TestFaultSIGKILL(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
+	testenv.Redis(t)
 	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	t.Cleanup(func() { _ = rc.Close() })
 	prefix := fmt.Sprintf("shiptrack-test-fault-sigkill-%d", time.Now().UnixNano())

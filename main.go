@@ -124,6 +124,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	defer st.Close()
+	if name := st.CreatedDatabase(); name != "" {
+		log.Info("created the PostgreSQL database, which did not exist", "database", name)
+	}
 	log.Info("database ready", "driver", st.Driver())
 	if cfg.Seed {
 		res, did, err := st.SeedIfEmpty(ctx)
@@ -366,8 +369,9 @@ func importFile(ctx context.Context, cfg config, path string, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("import %s: %w (nothing was written)", path, err)
 	}
-	fmt.Fprintf(stdout, "imported %s: %d shipments (%d new, %d changed), %d articles, %d new locations in %s\n",
-		path, res.Shipments, res.Created, res.Updated, res.Articles, len(res.NewLocations), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "imported %s: %d shipments (%d article rows) read; %d created, %d updated, %d unchanged; %d new locations; in %s\n",
+		path, res.Shipments, res.Articles, res.Created, res.Updated, res.Shipments-res.Created-res.Updated,
+		len(res.NewLocations), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

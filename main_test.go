@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -80,6 +81,9 @@ func TestConfigBadValues(t *testing.T) {
 		{"unknown key in file", nil, "listen: :1\nlisten_port: 2\n", `"listen_port"`},
 		{"bad value in file", nil, "http:\n  read_timeout: soon\n", "http.read_timeout"},
 		{"bad yaml", nil, "listen: [\n", "config"},
+		{"interval too short in env", map[string]string{"SHIPTRACK_WEATHER_INTERVAL": "10s"}, "", "config: SHIPTRACK_WEATHER_INTERVAL: must be at least 1m"},
+		{"interval too short in file", nil, "weather:\n  interval: 10s\n", "c.yaml: weather.interval: must be at least 1m"},
+		{"rate zero in file", nil, "weather:\n  rate: 0\n", "c.yaml: weather.rate: must be above 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,8 +136,16 @@ func TestImportCommand(t *testing.T) {
 			if err := run(context.Background(), []string{"import", "store/testdata/seed.csv"}, e, &out, io.Discard); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(out.String(), "5 shipments (5 new, 0 changed), 9 articles") {
+			if !strings.Contains(out.String(), "5 shipments (9 article rows) read; 5 created, 0 updated, 0 unchanged") {
 				t.Errorf("output %q", out.String())
+			}
+			// A re-import writes nothing and says so.
+			out.Reset()
+			if err := run(context.Background(), []string{"import", "store/testdata/seed.csv"}, e, &out, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "0 created, 0 updated, 5 unchanged") {
+				t.Errorf("re-import output %q, want it to say nothing changed", out.String())
 			}
 			if err := run(context.Background(), []string{"import", "no-such-file.csv"}, e, io.Discard, io.Discard); err == nil {
 				t.Error("missing file imported")
@@ -224,6 +236,7 @@ func TestServeFetchesWeather(t *testing.T) {
 				"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
 			}
 			if d == "postgres" {
+				testenv.Redis(t)
 				e["SHIPTRACK_REDIS_URL"] = "redis://127.0.0.1:6379/0"
 				e["SHIPTRACK_REDIS_PREFIX"] = "shiptrack-test-main-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
 			}
@@ -366,6 +379,7 @@ func TestShutdownDuringRefreshLosesNoJob(t *testing.T) {
 	t.Parallel()
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
+	testenv.Redis(t)
 	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	t.Cleanup(func() { _ = rc.Close() })
 	prefix := fmt.Sprintf("shiptrack-test-shutdown-%d", time.Now().UnixNano())

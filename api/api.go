@@ -124,7 +124,7 @@ func New(cfg Config) *Server {
 			return err
 		},
 	}))
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(bodyLimit(cfg.BodyLimit))
 	// The shipment routes answer most requests from the read cache, with no
 	// I/O; they set the deadline on their database reads themselves
 	// (Server.deadline), which saves a timer and a context per cache hit.

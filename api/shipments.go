@@ -199,7 +199,7 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 	if len(bad) > 0 {
 		return invalid(bad...)
 	}
-	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + l.TrackingNumber
+	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + store.NormalizeTrackingNumber(l.TrackingNumber)
 	now := s.cfg.Now()
 	if e, ok := s.cached(c, key, now); ok {
 		return c.JSONBlob(http.StatusOK, e.body)
@@ -245,7 +245,7 @@ func decodeLookup(r *http.Request) (lookup, error) {
 		return lookup{TrackingNumber: r.FormValue("tracking_number"), Carrier: r.FormValue("carrier")}, nil
 	default:
 		p := problem(http.StatusUnsupportedMediaType,
-			"send the lookup as application/json or application/x-www-form-urlencoded")
+			"send the lookup as application/json, application/x-www-form-urlencoded or multipart/form-data")
 		return lookup{}, p
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -136,10 +137,7 @@ type webTab struct {
 
 func newWebTab(t *testing.T, base string) *webTab {
 	t.Helper()
-	if _, err := os.Stat(webChromium); err != nil {
-		t.Fatalf("the browser tests need Chromium at %s (Debian: apt-get update && apt-get install -y chromium): %v",
-			webChromium, err)
-	}
+	testenv.Chromium(t)
 	b := &webTab{t: t, base: base}
 	ctx, cancel := context.WithTimeout(context.Background(), webBrowserTimeout)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],

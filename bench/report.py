@@ -192,7 +192,7 @@ def main(path):
             seen.add(key)
             re = None if r.get("dataset") is not None else next(
                 (x for x in imps if x.get("reimport") and x["database"] == r["database"] and x["rows"] == r["rows"]), None)
-            label = f"`gen_csv.py --rows {r['rows']}`" if r.get("dataset") is None else \
+            label = f"`gencsv --rows {r['rows']}`" if r.get("dataset") is None else \
                 f"load dataset {r['dataset']:,} (imported by `{r.get('importer', 'shiptrack')}`)"
             first = f"{r['seconds']:.1f}" if r.get("done", True) else f"> {r['timeout']} (not finished, stopped)"
             p(f"| {label} | {r['database']} | {r['rows']:,} | {r['shipments']:,} | {first} "

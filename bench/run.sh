@@ -4,7 +4,7 @@
 #
 #   bench/run.sh [--shipments 10000,1000000] [--duration 30s] [--runs 3]
 #
-# It builds the release binary, generates data with shared/data/gen_csv.py,
+# It builds the release binary, generates data with bench/gencsv (seeded),
 # times imports (PostgreSQL and SQLite) and a weather refresh against a local
 # unthrottled fake provider, then drives the API with wrk (GET and POST
 # lookups, first and deep list pages) and, in the same run, a bare Echo
@@ -91,7 +91,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RAW=$OUT/raw/$STAMP
 RESULTS=$RAW/results.jsonl
 LUA=$ROOT/bench/wrk/shiptrack.lua
-GEN=${GEN_CSV:-$ROOT/../shared/data/gen_csv.py}
+GEN=$OUT/gencsv
 BIN=$OUT/shiptrack
 API_PORT=18080 REF_PORT=18081 FAKE_PORT=18090 PPROF_PORT=16060
 TOKEN=bench-token
@@ -104,7 +104,7 @@ die() { log "error: $*"; exit 1; }
 for tool in go wrk curl python3 psql; do
 	command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
 done
-[ -f "$GEN" ] || die "generator $GEN not found (set GEN_CSV)"
+(cd "$ROOT" && go build -o "$GEN" ./bench/gencsv) || die "building bench/gencsv failed"
 psql "$PG/postgres" -qAtc 'select 1' >/dev/null || die "PostgreSQL at $PG does not answer"
 for port in $API_PORT $REF_PORT $FAKE_PORT $PPROF_PORT; do
 	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
@@ -274,7 +274,7 @@ gen_csv() { # NAME ARGS...: cached CSV (and lookups) under bench/out/data
 	shift
 	if [ ! -f "$DATA/$name.ok" ]; then
 		log "generating $name"
-		python3 "$GEN" "$@" --lookups "$DATA/$name.lookups" >"$DATA/$name.csv" 2>"$DATA/$name.gen.log"
+		"$GEN" "$@" --lookups "$DATA/$name.lookups" >"$DATA/$name.csv" 2>"$DATA/$name.gen.log"
 		touch "$DATA/$name.ok"
 	fi
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shiptrack/shiptrack/internal/testenv"
 )
 
 // queueTestWait bounds anything that should happen promptly; generous so
@@ -26,10 +27,7 @@ const queueTestWait = 10 * time.Second
 // it does not answer.
 func queueTestRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	url := os.Getenv("SHIPTRACK_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
+	url := testenv.Redis(t)
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatalf("parse SHIPTRACK_TEST_REDIS_URL %q: %v", url, err)
@@ -40,7 +38,7 @@ func queueTestRedis(t *testing.T) *redis.Client {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
-		t.Fatalf("redis at %s unreachable (set SHIPTRACK_TEST_REDIS_URL): %v", url, err)
+		testenv.Missing(t, "Redis at "+url, err)
 	}
 	return client
 }

@@ -64,7 +64,8 @@ var csvLimits = []int{
 
 // ParseCSV reads a whole import file and validates every row before
 // anything is written, so a bad row can abort the import cleanly. Rows with
-// the same carrier (any case) and tracking number form one shipment.
+// the same carrier (any case) and tracking number (any case and spacing)
+// form one shipment.
 func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 	// Drop a UTF-8 byte-order mark before the CSV reader sees it, or a
 	// quoted first header cell reads as a bare quote.
@@ -141,7 +142,7 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 			return nil, &ImportError{Line: line, Column: "article_price", Err: err}
 		}
 		art := Article{Name: v[4], Quantity: qty, Price: price, SKU: v[7]}
-		key := shipmentKey{CarrierKey(v[1]), v[0]}
+		key := shipmentKey{CarrierKey(v[1]), NormalizeTrackingNumber(v[0])}
 		if k, ok := byKey[key]; ok {
 			s := &out[k]
 			for _, c := range []struct {

@@ -30,6 +30,8 @@ type Store struct {
 	// readSlots admits the read path's statements in arrival order (see
 	// readSlotCount).
 	readSlots chan struct{}
+	// createdDB is the PostgreSQL database Open created (CreatedDatabase).
+	createdDB string
 }
 
 const (
@@ -60,7 +62,8 @@ func (s *Store) acquireRead(ctx context.Context) error {
 func (s *Store) releaseRead() { <-s.readSlots }
 
 // Open connects to the database named by url ("sqlite:PATH" or
-// "postgres://...") and migrates the schema.
+// "postgres://...") and migrates the schema. A PostgreSQL database that
+// does not exist is created when the user may (see CreatedDatabase).
 func Open(ctx context.Context, url string) (_ *Store, err error) {
 	// Drivers quote the URL in their errors, password and all (pgx for a
 	// password= parameter, net/url for a malformed one).
@@ -117,7 +120,15 @@ func Open(ctx context.Context, url string) (_ *Store, err error) {
 	sqlDB.SetMaxIdleConns(poolSize)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, sqlDB: sqlDB, driver: driver, url: url, readSlots: make(chan struct{}, readSlotCount)}
-	if err := s.Ping(ctx); err != nil {
+	err = s.Ping(ctx)
+	if err != nil && driver == "postgres" && missingDatabase(err) {
+		// A fresh server has no shiptrack database: make it, as the
+		// schema is made, rather than fail the first start.
+		if s.createdDB, err = createDatabase(ctx, url); err == nil {
+			err = s.Ping(ctx)
+		}
+	}
+	if err != nil {
 		_ = sqlDB.Close()
 		return nil, err
 	}
@@ -147,7 +158,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", wrapUnavailable(err))
+		return fmt.Errorf("store: ping: %w", onceEach{wrapUnavailable(err)})
 	}
 	return nil
 }
@@ -174,9 +185,12 @@ type shipmentRow struct {
 	ID             uint64 `gorm:"primaryKey"`
 	CarrierKey     string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:1;index:ix_shipments_status,priority:2"`
 	TrackingNumber string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:2;index:ix_shipments_status,priority:3"`
-	Carrier        string `gorm:"size:64;not null"`
-	Status         string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
-	SenderAddress  string `gorm:"size:500;not null"`
+	// TrackingNumber is normalised (NormalizeTrackingNumber);
+	// TrackingDisplay is the spelling the shipment came with, for answers.
+	TrackingDisplay string `gorm:"size:100;not null;default:''"`
+	Carrier         string `gorm:"size:64;not null"`
+	Status          string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
+	SenderAddress   string `gorm:"size:500;not null"`
 	// ReceiverAddress is named "receiver_address" by GORM's naming.
 	ReceiverAddress string  `gorm:"size:500;not null"`
 	LocationID      *uint64 `gorm:"index:ix_shipments_location"`
@@ -249,11 +263,14 @@ type windowRow struct {
 func (windowRow) TableName() string { return "refresh_windows" }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if err := s.db.WithContext(ctx).AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}); err != nil {
+	if err := s.db.WithContext(ctx).AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}, &migrationRow{}); err != nil {
 		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
 	}
 	if err := s.migratePlaces(ctx); err != nil {
 		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
+	}
+	if err := s.migrateTrackingNumbers(ctx); err != nil {
+		return fmt.Errorf("store: migrate tracking numbers: %w", wrapUnavailable(err))
 	}
 	if s.driver == "postgres" {
 		return s.installChangeTriggers(ctx)

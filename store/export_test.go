@@ -10,7 +10,7 @@ import (
 func (s *Store) InsertRawShipmentForTest(ctx context.Context, carrier, tn string) error {
 	now := time.Now().UTC()
 	return s.db.WithContext(ctx).Create(&shipmentRow{CarrierKey: CarrierKey(carrier), Carrier: carrier,
-		TrackingNumber: tn, Status: "x", CreatedAt: now, UpdatedAt: now}).Error
+		TrackingNumber: NormalizeTrackingNumber(tn), TrackingDisplay: tn, Status: "x", CreatedAt: now, UpdatedAt: now}).Error
 }
 
 // HoldReadSlotsForTest takes n read slots, as n reads in progress would,
@@ -51,3 +51,6 @@ func (s *Store) UnsharePlacesForTest(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CreateDatabaseForTest is createDatabase, to race replicas on it.
+var CreateDatabaseForTest = createDatabase

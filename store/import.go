@@ -152,7 +152,7 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 	tns := make([]string, len(batch))
 	carriers := make(map[string]struct{})
 	for i, si := range batch {
-		tns[i] = si.TrackingNumber
+		tns[i] = NormalizeTrackingNumber(si.TrackingNumber)
 		carriers[CarrierKey(si.Carrier)] = struct{}{}
 	}
 	carrierKeys := make([]string, 0, len(carriers))
@@ -193,8 +193,9 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, si := range batch {
 		row := shipmentRow{
-			CarrierKey: CarrierKey(si.Carrier), TrackingNumber: si.TrackingNumber,
-			Carrier: si.Carrier, Status: si.Status, SenderAddress: si.SenderAddress,
+			CarrierKey: CarrierKey(si.Carrier), TrackingNumber: NormalizeTrackingNumber(si.TrackingNumber),
+			TrackingDisplay: si.TrackingNumber,
+			Carrier:         si.Carrier, Status: si.Status, SenderAddress: si.SenderAddress,
 			ReceiverAddress: si.ReceiverAddress,
 		}
 		if l, ok := ParseLocation(si.ReceiverAddress); ok {
@@ -214,7 +215,7 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 		}
 		updated++
 		if err := tx.Model(&shipmentRow{}).Where("id = ?", old.ID).Updates(map[string]any{
-			"carrier": row.Carrier, "status": row.Status, "sender_address": row.SenderAddress,
+			"tracking_display": row.TrackingDisplay, "carrier": row.Carrier, "status": row.Status, "sender_address": row.SenderAddress,
 			"receiver_address": row.ReceiverAddress, "location_id": row.LocationID, "updated_at": now,
 		}).Error; err != nil {
 			return 0, 0, err
@@ -249,7 +250,7 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 func sameRow(a, b *shipmentRow) bool {
 	sameLoc := (a.LocationID == nil) == (b.LocationID == nil) &&
 		(a.LocationID == nil || *a.LocationID == *b.LocationID)
-	return sameLoc && a.Carrier == b.Carrier && a.Status == b.Status &&
+	return sameLoc && a.TrackingDisplay == b.TrackingDisplay && a.Carrier == b.Carrier && a.Status == b.Status &&
 		a.SenderAddress == b.SenderAddress && a.ReceiverAddress == b.ReceiverAddress
 }
 

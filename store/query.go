@@ -59,7 +59,7 @@ func decodeCursor(s string) (cursor, error) {
 // weather and articles (one row per article) in one round trip. The $n
 // placeholders work on both PostgreSQL and SQLite.
 const (
-	readColumns = "s.id, s.carrier_key, s.tracking_number, s.carrier, s.status, s.sender_address, s.receiver_address, " +
+	readColumns = "s.id, s.carrier_key, s.tracking_number, s.tracking_display, s.carrier, s.status, s.sender_address, s.receiver_address, " +
 		"s.created_at, s.updated_at, l.id, l.weather_location_id, l.postal_code, l.city, l.country, " +
 		"w.query, w.temperature_c, w.condition, w.condition_code, w.humidity, w.wind_kph, " +
 		"w.observed_at, w.fetched_at, w.provider, w.last_error, w.last_attempt_at, " +
@@ -78,6 +78,7 @@ const (
 type readRow struct {
 	id                                uint64
 	carrierKey, trackingNumber        string
+	trackingDisplay                   string
 	carrier, status, sender, receiver string
 	createdAt, updatedAt              time.Time
 	locID, wLocID                     sql.NullInt64
@@ -91,7 +92,7 @@ type readRow struct {
 }
 
 func (r *readRow) scan(rows *sql.Rows) error {
-	return rows.Scan(&r.id, &r.carrierKey, &r.trackingNumber, &r.carrier, &r.status, &r.sender, &r.receiver,
+	return rows.Scan(&r.id, &r.carrierKey, &r.trackingNumber, &r.trackingDisplay, &r.carrier, &r.status, &r.sender, &r.receiver,
 		&r.createdAt, &r.updatedAt, &r.locID, &r.wLocID, &r.postal, &r.city, &r.country,
 		&r.wQuery, &r.wTemp, &r.wCond, &r.wCode, &r.wHumidity, &r.wWind,
 		&r.wObserved, &r.wFetched, &r.wProv, &r.wErr, &r.wAttempt,
@@ -105,6 +106,9 @@ func (r *readRow) shipment() Shipment {
 		SenderAddress: r.sender, ReceiverAddress: r.receiver,
 		CreatedAt: r.createdAt.UTC(), UpdatedAt: r.updatedAt.UTC(),
 		Articles: []Article{},
+	}
+	if r.trackingDisplay != "" {
+		sh.TrackingNumber = r.trackingDisplay
 	}
 	if r.locID.Valid {
 		id, wid := uint64(r.locID.Int64), uint64(r.wLocID.Int64)
@@ -209,20 +213,20 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 	if len(shipments) > p.Limit {
 		shipments = shipments[:p.Limit]
 		last := shipments[len(shipments)-1]
-		page.NextCursor = encodeCursor(cursor{C: CarrierKey(last.Carrier), T: last.TrackingNumber})
+		page.NextCursor = encodeCursor(cursor{C: CarrierKey(last.Carrier), T: NormalizeTrackingNumber(last.TrackingNumber)})
 	}
 	page.Shipments = shipments
 	return page, nil
 }
 
-// Get returns one shipment by carrier (any case) and tracking number, in
-// one statement.
+// Get returns one shipment by carrier (any case) and tracking number (any
+// case and spacing, see NormalizeTrackingNumber), in one statement.
 func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (Shipment, error) {
 	if err := s.acquireRead(ctx); err != nil {
 		return Shipment{}, fmt.Errorf("store: get: %w", err)
 	}
 	defer s.releaseRead()
-	rows, err := s.sqlDB.QueryContext(ctx, getSQL, CarrierKey(carrier), trackingNumber)
+	rows, err := s.sqlDB.QueryContext(ctx, getSQL, CarrierKey(carrier), NormalizeTrackingNumber(trackingNumber))
 	if err != nil {
 		return Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
 	}

@@ -1,5 +1,5 @@
 // Package benchdata makes deterministic shipment data for the Go
-// benchmarks (store and api): the same shapes as shared/data/gen_csv.py
+// benchmarks (store and api): the same shapes as bench/gencsv
 // (1 to 3 articles per shipment, receivers spread over a fixed number of
 // locations), generated in Go so `go test -bench` needs no files.
 package benchdata

@@ -12,7 +12,7 @@
 --                                    shipments; the rest are uniform
 --   wrk ... URL -- path PATH [TOKEN] GET PATH (Authorization: Bearer TOKEN)
 --
--- LOOKUPS has one "tracking_number,carrier" line per shipment (gen_csv.py
+-- LOOKUPS has one "tracking_number,carrier" line per shipment (bench/gencsv
 -- --lookups); each request picks one at random. done() prints one line
 -- "BENCHJSON {...}" with the figures bench/run.sh aggregates.
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store"
 )
 
@@ -60,7 +61,11 @@ func postgresDB(t testing.TB) string {
 	admin := AdminURL()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		t.Fatalf("storetest: PostgreSQL at %s is not reachable (start it, or set SHIPTRACK_TEST_POSTGRES_URL): %v", admin, err)
+		where := admin
+		if u, perr := url.Parse(admin); perr == nil {
+			where = u.Redacted()
+		}
+		testenv.Missing(t, "PostgreSQL at "+where+" (or set SHIPTRACK_TEST_POSTGRES_URL)", err)
 	}
 	defer conn.Close(ctx)
 	b := make([]byte, 6)
