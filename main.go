@@ -188,6 +188,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 
 	cache, stopCache := startCache(ctx, st, cfg.API.CacheMB, log)
 	defer stopCache()
+	limits, closeLimits, err := rateLimits(cfg, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
 	srv := api.New(api.Config{
 		Shipments:       st,
 		Cache:           cache,
@@ -201,6 +206,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		Tokens:          cfg.API.Tokens,
 		RateLimit:       cfg.API.RateLimit,
 		RateBurst:       cfg.API.RateBurst,
+		TokenFailLimit:  cfg.API.TokenFailLimit,
+		TokenFailWindow: cfg.API.TokenFailWindow,
+		Limits:          limits,
 		TrustProxy:      cfg.API.TrustProxy,
 	})
 	if len(cfg.API.Tokens) == 0 {

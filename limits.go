@@ -1,0 +1,40 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shiptrack/shiptrack/api"
+)
+
+// rateLimits returns where the API keeps its per-client counts (lookups,
+// failed token attempts): in the job queue's Redis when redis.url is set,
+// so replicas behind one address share one limit per client; otherwise
+// nil, which counts in this process. closeLimits releases its client.
+//
+// It has its own Redis client rather than the queue's: the limiter sits in
+// front of every lookup and must give up within milliseconds when Redis is
+// gone (it then counts locally, see api.RedisLimits), while the queue's
+// client has the default timeouts and retries, and blocking pops.
+func rateLimits(cfg config, log *slog.Logger, reg prometheus.Registerer) (limits api.Limits, closeLimits func(), err error) {
+	if cfg.RedisURL == "" {
+		return nil, func() {}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		// The parse error can quote the URL, password included.
+		return nil, nil, errors.New("config: redis.url: not a valid Redis URL")
+	}
+	opts.DialTimeout = 250 * time.Millisecond
+	opts.ReadTimeout = 250 * time.Millisecond
+	opts.WriteTimeout = 250 * time.Millisecond
+	opts.MaxRetries = -1 // a failed decision falls back at once; no retry
+	opts.ContextTimeoutEnabled = true
+	rc := redis.NewClient(opts)
+	rl := api.NewRedisLimits(rc, cfg.RedisPrefix, api.RedisLimitsOptions{Logger: log, Metrics: reg})
+	return rl, func() { _ = rc.Close() }, nil
+}
