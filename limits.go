@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -17,9 +16,10 @@ import (
 // nil, which counts in this process. closeLimits releases its client.
 //
 // It has its own Redis client rather than the queue's: the limiter sits in
-// front of every lookup and must give up within milliseconds when Redis is
-// gone (it then counts locally, see api.RedisLimits), while the queue's
-// client has the default timeouts and retries, and blocking pops.
+// front of every lookup and must give up within api.limit_redis_timeout
+// (250ms by default) when Redis is gone or hung, then count locally (see
+// api.RedisLimits); the queue's client has the default timeouts and
+// retries, and blocking pops.
 func rateLimits(cfg config, log *slog.Logger, reg prometheus.Registerer) (limits api.Limits, closeLimits func(), err error) {
 	if cfg.RedisURL == "" {
 		return nil, func() {}, nil
@@ -29,13 +29,12 @@ func rateLimits(cfg config, log *slog.Logger, reg prometheus.Registerer) (limits
 		// The parse error can quote the URL, password included.
 		return nil, nil, errors.New("config: redis.url: not a valid Redis URL")
 	}
-	opts.DialTimeout = 250 * time.Millisecond
-	opts.ReadTimeout = 250 * time.Millisecond
-	opts.WriteTimeout = 250 * time.Millisecond
+	timeout := cfg.API.LimitRedisTimeout
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
 	opts.MaxRetries = -1   // a failed decision falls back at once; no retry
 	opts.DialerRetries = 1 // nor 5 dials 100ms apart (go-redis's default)
 	opts.ContextTimeoutEnabled = true
 	rc := redis.NewClient(opts)
-	rl := api.NewRedisLimits(rc, cfg.RedisPrefix, api.RedisLimitsOptions{Logger: log, Metrics: reg})
+	rl := api.NewRedisLimits(rc, cfg.RedisPrefix, api.RedisLimitsOptions{Logger: log, Metrics: reg, Timeout: timeout})
 	return rl, func() { _ = rc.Close() }, nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"strings"
@@ -121,9 +122,9 @@ func (m *memoryLimiter) Exhausted(_ context.Context, key string) (bool, time.Dur
 // their own), so 3 replicas behind one address enforce one limit per
 // client, not three.
 //
-// When Redis fails (down, slow past Timeout), each decision falls back to
-// this process's own in-memory limiter, as without Redis, and Redis is
-// tried again after RetryAfter. Why not fail closed: Redis holds only the
+// When Redis fails (down, slow past Timeout), decisions fall back to this
+// process's own in-memory limiter, as without Redis, at once and without
+// waiting on Redis, until a ping every RetryAfter finds it answering. Why not fail closed: Redis holds only the
 // job queue and these counts, and lookups are served from the database;
 // refusing them all would turn a Redis outage into an API outage. Why not
 // fail open: the limits still hold per replica (at most replicas × the
@@ -145,9 +146,8 @@ type RedisLimitsOptions struct {
 	// Timeout bounds one decision in Redis before falling back (default
 	// 250ms): the limiter sits in front of every lookup.
 	Timeout time.Duration
-	// RetryAfter is how long decisions stay local after a Redis failure
-	// before Redis is tried again (default 1s), so an outage costs one
-	// timeout per second, not one per request.
+	// RetryAfter is how often Redis is pinged while it is failing
+	// (default 1s); decisions stay local until it answers.
 	RetryAfter time.Duration
 }
 
@@ -163,7 +163,7 @@ func NewRedisLimits(rc redis.UniversalClient, prefix string, o RedisLimitsOption
 		o.RetryAfter = time.Second
 	}
 	h := &redisHealth{
-		log: o.Logger, timeout: o.Timeout, retryAfter: o.RetryAfter,
+		rc: rc, log: o.Logger, timeout: o.Timeout, retryAfter: o.RetryAfter,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "rate_limit",
 			Name: "redis_errors_total", Help: "Rate-limit decisions that Redis failed to make."}),
 		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "rate_limit",
@@ -239,45 +239,50 @@ func (l *redisLimiter) run(ctx context.Context, key string, n int) (*redis_rate.
 		}
 		return nil, false
 	}
-	l.health.ok()
 	return res, true
 }
 
-// redisHealth tracks whether Redis answers. After a failure, decisions stay
-// local until retryAt; then one request (the one that wins the swap) tries
-// Redis again.
+// redisHealth tracks whether Redis answers. After a failure, every decision
+// is local at once (no request waits on a dead or hung Redis) while one
+// goroutine pings Redis every retryAfter; the first answer puts the
+// decisions back in Redis.
 type redisHealth struct {
+	rc                redis.UniversalClient
 	log               *slog.Logger
 	timeout           time.Duration
 	retryAfter        time.Duration
-	retryAt           atomic.Int64 // unix nanoseconds; 0 = Redis is up
 	down              atomic.Bool
 	errors, fallbacks prometheus.Counter
 }
 
-func (h *redisHealth) useRedis() bool {
-	at := h.retryAt.Load()
-	if at == 0 {
-		return true
-	}
-	now := time.Now().UnixNano()
-	return now >= at && h.retryAt.CompareAndSwap(at, now+int64(h.retryAfter))
-}
+func (h *redisHealth) useRedis() bool { return !h.down.Load() }
 
 func (h *redisHealth) failed(err error) {
 	h.errors.Inc()
-	h.retryAt.Store(time.Now().Add(h.retryAfter).UnixNano())
 	if !h.down.Swap(true) {
 		h.log.Warn("rate limits: Redis unavailable; each replica counts on its own until it answers", "error", err)
+		go h.probe()
 	}
 }
 
-func (h *redisHealth) ok() {
-	if h.retryAt.Load() != 0 {
-		h.retryAt.Store(0)
-	}
-	if h.down.Swap(false) {
-		h.log.Info("rate limits: Redis answers again; limits are shared by all replicas")
+// probe pings Redis until it answers, or its client is closed (the server
+// is stopping).
+func (h *redisHealth) probe() {
+	tick := time.NewTicker(h.retryAfter)
+	defer tick.Stop()
+	for range tick.C {
+		ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+		err := h.rc.Ping(ctx).Err()
+		cancel()
+		switch {
+		case err == nil:
+			h.down.Store(false)
+			h.log.Info("rate limits: Redis answers again; limits are shared by all replicas")
+			return
+		case errors.Is(err, redis.ErrClosed):
+			return
+		}
+		h.errors.Inc()
 	}
 }
 

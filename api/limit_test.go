@@ -74,6 +74,11 @@ func redisKeys(ctx context.Context, rc *redis.Client, pattern string) ([]string,
 	return keys, iter.Err()
 }
 
+// limitTestOptions waits for a live Redis far longer than the default, so
+// a stall of the busy test machine does not make a replica count alone and
+// spoil an exact count.
+var limitTestOptions = api.RedisLimitsOptions{Timeout: 5 * time.Second}
+
 // limitsUnderTest are the two places counts live: this process, and Redis
 // (a new prefix per call).
 func limitsUnderTest(t *testing.T) map[string]func(t *testing.T) api.Limits {
@@ -82,7 +87,7 @@ func limitsUnderTest(t *testing.T) map[string]func(t *testing.T) api.Limits {
 		"memory": func(*testing.T) api.Limits { return api.MemoryLimits{} },
 		"redis": func(t *testing.T) api.Limits {
 			rc := limitTestRedis(t)
-			return api.NewRedisLimits(rc, limitTestPrefix(t, rc), api.RedisLimitsOptions{})
+			return api.NewRedisLimits(rc, limitTestPrefix(t, rc), limitTestOptions)
 		},
 	}
 }
@@ -142,7 +147,7 @@ func TestRedisLimitsShared(t *testing.T) {
 	prefix := limitTestPrefix(t, limitTestRedis(t))
 	var replicas []api.RateLimiter
 	for range 3 {
-		replicas = append(replicas, api.NewRedisLimits(limitTestRedis(t), prefix, api.RedisLimitsOptions{}).
+		replicas = append(replicas, api.NewRedisLimits(limitTestRedis(t), prefix, limitTestOptions).
 			Limiter("lookups", api.Limit{Every: time.Hour, Burst: 5}))
 	}
 	allowed := 0
@@ -163,7 +168,7 @@ func TestRedisLimitsShared(t *testing.T) {
 		t.Errorf("keys outside the prefix: %v", keys)
 	}
 	// Another prefix (another deployment, another test) counts apart.
-	other := api.NewRedisLimits(rc, limitTestPrefix(t, rc), api.RedisLimitsOptions{}).
+	other := api.NewRedisLimits(rc, limitTestPrefix(t, rc), limitTestOptions).
 		Limiter("lookups", api.Limit{Every: time.Hour, Burst: 5})
 	if ok, _ := other.Allow(ctx, "203.0.113.7"); !ok {
 		t.Error("another prefix shares the allowance")
@@ -213,6 +218,7 @@ func TestRedisLimitsDown(t *testing.T) {
 	prefix := "shiptrack-test:" + rand.Text() // a throwaway Redis: nothing to clean
 	limits := api.NewRedisLimits(rc, prefix, api.RedisLimitsOptions{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Metrics: reg, RetryAfter: 10 * time.Millisecond,
+		Timeout: limitTestOptions.Timeout,
 	})
 	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}, RateLimit: 0.001, RateBurst: 3, Limits: limits}))
 	defer srv.Close()
@@ -255,7 +261,7 @@ func TestRedisLimitsDown(t *testing.T) {
 	}
 	// Shared again: a second replica on the same Redis and prefix sees
 	// the first's spending.
-	second := api.NewRedisLimits(redis.NewClient(&redis.Options{Addr: addr}), prefix, api.RedisLimitsOptions{}).
+	second := api.NewRedisLimits(redis.NewClient(&redis.Options{Addr: addr}), prefix, limitTestOptions).
 		Limiter("lookups", api.Limit{Every: time.Hour, Burst: 2})
 	ctx := context.Background()
 	a, _ := lim.Allow(ctx, "203.0.113.8")
