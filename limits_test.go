@@ -201,7 +201,7 @@ func TestFaultRedisDownLimits(t *testing.T) {
 	}
 
 	rs.Start(t)
-	// Each replica pings Redis once a second while it is down.
+	// Each replica probes Redis once a second while it is down.
 	for i := range replicas {
 		eventually(t, 15*time.Second, fmt.Sprintf("replica %d back on Redis", i), func() bool {
 			return strings.Contains(logs[i].String(), "Redis answers again")
@@ -211,7 +211,7 @@ func TestFaultRedisDownLimits(t *testing.T) {
 
 	// Frozen: connections stay open but nothing answers; the first decision
 	// on each replica waits api.limit_redis_timeout, then the replica
-	// counts alone without waiting while it pings Redis in the background.
+	// counts alone without waiting while it probes Redis in the background.
 	_ = rs.proc.cmd.Process.Signal(syscall.SIGSTOP)
 	phase("Redis frozen", "203.0.113.5", lookup, "", 30, map[int]int{200: 12, 429: 18})
 	_ = rs.proc.cmd.Process.Signal(syscall.SIGCONT)

@@ -122,13 +122,14 @@ func (m *memoryLimiter) Exhausted(_ context.Context, key string) (bool, time.Dur
 // their own), so 3 replicas behind one address enforce one limit per
 // client, not three.
 //
-// When Redis fails (down, slow past Timeout), decisions fall back to this
-// process's own in-memory limiter, as without Redis, at once and without
-// waiting on Redis, until a ping every RetryAfter finds it answering. Why not fail closed: Redis holds only the
-// job queue and these counts, and lookups are served from the database;
-// refusing them all would turn a Redis outage into an API outage. Why not
-// fail open: the limits still hold per replica (at most replicas × the
-// limit, today's guarantee), so a Redis outage does not lift the cap on
+// When Redis fails (down, slower than Timeout), decisions fall back to
+// this process's own in-memory limiter, as without Redis, at once and
+// without waiting on Redis, until a probe every RetryAfter finds it
+// answering. Why not fail closed: Redis holds only the job queue and these
+// counts, and lookups are served from the database; refusing them all
+// would turn a Redis outage into an API outage. Why not fail open: the
+// limits still hold per replica (at most replicas × the limit, the
+// guarantee without Redis), so a Redis outage does not lift the cap on
 // enumerating tracking numbers or guessing tokens. Each fallback is
 // counted (shiptrack_rate_limit_fallbacks_total) and the switch both ways
 // is logged once.
@@ -162,8 +163,17 @@ func NewRedisLimits(rc redis.UniversalClient, prefix string, o RedisLimitsOption
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
 	}
+	rl := redis_rate.NewLimiter(rateKeys{rc})
+	probeKey := prefix + ":ratelimit:probe"
 	h := &redisHealth{
-		rc: rc, log: o.Logger, timeout: o.Timeout, retryAfter: o.RetryAfter,
+		log: o.Logger, timeout: o.Timeout, retryAfter: o.RetryAfter,
+		// The probe runs the limiter's own script, spending nothing (and
+		// writing no key), so it passes only when decisions would: a Redis
+		// that answers PING but refuses EVAL stays "down".
+		probe: func(ctx context.Context) error {
+			_, err := rl.AllowN(ctx, probeKey, redis_rate.PerSecond(1), 0)
+			return err
+		},
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "rate_limit",
 			Name: "redis_errors_total", Help: "Rate-limit decisions that Redis failed to make."}),
 		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "rate_limit",
@@ -172,7 +182,7 @@ func NewRedisLimits(rc redis.UniversalClient, prefix string, o RedisLimitsOption
 	if o.Metrics != nil {
 		o.Metrics.MustRegister(h.errors, h.fallbacks)
 	}
-	return &RedisLimits{rl: redis_rate.NewLimiter(rateKeys{rc}), prefix: prefix + ":ratelimit:", health: h}
+	return &RedisLimits{rl: rl, prefix: prefix + ":ratelimit:", health: h}
 }
 
 // Limiter returns a limiter whose counts live under
@@ -244,10 +254,10 @@ func (l *redisLimiter) run(ctx context.Context, key string, n int) (*redis_rate.
 
 // redisHealth tracks whether Redis answers. After a failure, every decision
 // is local at once (no request waits on a dead or hung Redis) while one
-// goroutine pings Redis every retryAfter; the first answer puts the
+// goroutine probes Redis every retryAfter; the first answer puts the
 // decisions back in Redis.
 type redisHealth struct {
-	rc                redis.UniversalClient
+	probe             func(context.Context) error
 	log               *slog.Logger
 	timeout           time.Duration
 	retryAfter        time.Duration
@@ -261,18 +271,18 @@ func (h *redisHealth) failed(err error) {
 	h.errors.Inc()
 	if !h.down.Swap(true) {
 		h.log.Warn("rate limits: Redis unavailable; each replica counts on its own until it answers", "error", err)
-		go h.probe()
+		go h.watch()
 	}
 }
 
-// probe pings Redis until it answers, or its client is closed (the server
-// is stopping).
-func (h *redisHealth) probe() {
+// watch probes Redis until it answers, or its client is closed (the
+// server is stopping).
+func (h *redisHealth) watch() {
 	tick := time.NewTicker(h.retryAfter)
 	defer tick.Stop()
 	for range tick.C {
 		ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
-		err := h.rc.Ping(ctx).Err()
+		err := h.probe(ctx)
 		cancel()
 		switch {
 		case err == nil:
