@@ -34,6 +34,12 @@ type config struct {
 		RateBurst  int
 		TrustProxy bool
 		CacheMB    int
+		// Failed token attempts allowed per client per window (0 = no cap).
+		TokenFailLimit  int
+		TokenFailWindow time.Duration
+		// How long a rate-limit decision waits for Redis before this
+		// replica decides alone.
+		LimitRedisTimeout time.Duration
 	}
 
 	HTTP struct {
@@ -74,6 +80,9 @@ func defaultConfig() config {
 	c.API.RateLimit = 10
 	c.API.RateBurst = 20
 	c.API.CacheMB = 16
+	c.API.TokenFailLimit = 10
+	c.API.TokenFailWindow = 10 * time.Minute
+	c.API.LimitRedisTimeout = 250 * time.Millisecond
 	c.HTTP.MaxHeaderBytes = 64 << 10
 	c.HTTP.ReadHeaderTimeout = 5 * time.Second
 	c.HTTP.ReadTimeout = 15 * time.Second
@@ -115,6 +124,9 @@ func (c *config) settings() []setting {
 		{"api.rate_burst", "SHIPTRACK_API_RATE_BURST", integer(&c.API.RateBurst, 1, 1_000_000)},
 		{"api.trust_proxy", "SHIPTRACK_API_TRUST_PROXY", boolean(&c.API.TrustProxy)},
 		{"api.cache_mb", "SHIPTRACK_API_CACHE_MB", integer(&c.API.CacheMB, 0, 1<<20)},
+		{"api.token_fail_limit", "SHIPTRACK_API_TOKEN_FAIL_LIMIT", integer(&c.API.TokenFailLimit, 0, 1_000_000)},
+		{"api.token_fail_window", "SHIPTRACK_API_TOKEN_FAIL_WINDOW", duration(&c.API.TokenFailWindow)},
+		{"api.limit_redis_timeout", "SHIPTRACK_API_LIMIT_REDIS_TIMEOUT", duration(&c.API.LimitRedisTimeout)},
 		{"debug.pprof_listen", "SHIPTRACK_PPROF_LISTEN", str(&c.PprofListen, nil)},
 		{"http.read_header_timeout", "SHIPTRACK_HTTP_READ_HEADER_TIMEOUT", duration(&c.HTTP.ReadHeaderTimeout)},
 		{"http.read_timeout", "SHIPTRACK_HTTP_READ_TIMEOUT", duration(&c.HTTP.ReadTimeout)},

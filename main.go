@@ -192,6 +192,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 
 	cache, stopCache := startCache(ctx, st, cfg.API.CacheMB, log)
 	defer stopCache()
+	limits, closeLimits, err := rateLimits(cfg, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
 	srv := api.New(api.Config{
 		Shipments:       st,
 		Cache:           cache,
@@ -205,6 +210,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		Tokens:          cfg.API.Tokens,
 		RateLimit:       cfg.API.RateLimit,
 		RateBurst:       cfg.API.RateBurst,
+		TokenFailLimit:  cfg.API.TokenFailLimit,
+		TokenFailWindow: cfg.API.TokenFailWindow,
+		Limits:          limits,
 		TrustProxy:      cfg.API.TrustProxy,
 	})
 	if len(cfg.API.Tokens) == 0 {

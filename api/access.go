@@ -10,19 +10,26 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 )
 
 // requireToken guards the shipment list, which exposes every receiver's
 // address: with tokens configured, a request needs one of them as a
 // bearer token. Comparing SHA-256 digests in constant time, over every
 // configured token, leaks neither a token's length nor which one matched.
+// A client past its allowance of failed attempts gets 429 before its token
+// is even looked at, so a correct guess made then is not confirmed.
 func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	if len(s.tokenHashes) == 0 {
 		return next
 	}
+	fails := s.tokenFails
 	return func(c echo.Context) error {
+		ctx, client := c.Request().Context(), c.RealIP()
+		if fails != nil {
+			if exhausted, wait := fails.Exhausted(ctx, client); exhausted {
+				return tooManyTokenFailures(c, wait)
+			}
+		}
 		auth := c.Request().Header.Get(echo.HeaderAuthorization)
 		scheme, token, ok := strings.Cut(auth, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") && token != "" {
@@ -35,9 +42,40 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 				return next(c)
 			}
 		}
+		if fails != nil {
+			if ok, wait := fails.Allow(ctx, client); !ok {
+				return tooManyTokenFailures(c, wait)
+			}
+		}
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack"`)
 		return problem(http.StatusUnauthorized, "listing shipments needs an API token: send Authorization: Bearer <token>")
 	}
+}
+
+// tokenFailLimiter counts each client's failed token attempts (every 401):
+// TokenFailLimit of them per TokenFailWindow, then 429. nil = no limit.
+func (s *Server) tokenFailLimiter() RateLimiter {
+	if s.cfg.TokenFailLimit <= 0 || s.cfg.TokenFailWindow <= 0 {
+		return nil
+	}
+	return s.limits().Limiter("token_failures", Limit{
+		Every: s.cfg.TokenFailWindow / time.Duration(s.cfg.TokenFailLimit), Burst: s.cfg.TokenFailLimit,
+	})
+}
+
+func tooManyTokenFailures(c echo.Context, wait time.Duration) error {
+	secs := strconv.Itoa(retryAfterSeconds(wait))
+	c.Response().Header().Set("Retry-After", secs)
+	return problem(http.StatusTooManyRequests, "too many failed token attempts from this client; retry after "+secs+"s")
+}
+
+// limits is where the per-client counts live: Config.Limits (Redis, shared
+// by replicas) or this process's memory.
+func (s *Server) limits() Limits {
+	if s.cfg.Limits != nil {
+		return s.cfg.Limits
+	}
+	return MemoryLimits{}
 }
 
 func hashTokens(tokens []string) [][sha256.Size]byte {
@@ -51,8 +89,7 @@ func hashTokens(tokens []string) [][sha256.Size]byte {
 }
 
 // lookupLimiter caps lookups per client so tracking numbers cannot be
-// enumerated at full speed. Echo's limiter sets no headers itself, so the
-// deny handler adds Retry-After.
+// enumerated at full speed; above the cap, 429 with Retry-After.
 func (s *Server) lookupLimiter() echo.MiddlewareFunc {
 	if s.cfg.RateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
@@ -61,19 +98,15 @@ func (s *Server) lookupLimiter() echo.MiddlewareFunc {
 	if burst <= 0 {
 		burst = max(1, int(math.Ceil(s.cfg.RateLimit)))
 	}
-	retryAfter := strconv.Itoa(max(1, int(math.Ceil(1/s.cfg.RateLimit))))
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(s.cfg.RateLimit), Burst: burst, ExpiresIn: 3 * time.Minute,
-	})
-	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store:               store,
-		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
-		ErrorHandler: func(echo.Context, error) error {
-			return problem(http.StatusForbidden, "could not identify the client")
-		},
-		DenyHandler: func(c echo.Context, _ string, _ error) error {
-			c.Response().Header().Set("Retry-After", retryAfter)
-			return problem(http.StatusTooManyRequests, "too many lookups from this client; retry after "+retryAfter+"s")
-		},
-	})
+	lim := s.limits().Limiter("lookups", Limit{Every: time.Duration(float64(time.Second) / s.cfg.RateLimit), Burst: burst})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if ok, wait := lim.Allow(c.Request().Context(), c.RealIP()); !ok {
+				secs := strconv.Itoa(retryAfterSeconds(wait))
+				c.Response().Header().Set("Retry-After", secs)
+				return problem(http.StatusTooManyRequests, "too many lookups from this client; retry after "+secs+"s")
+			}
+			return next(c)
+		}
+	}
 }

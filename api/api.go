@@ -63,6 +63,14 @@ type Config struct {
 	// bursts of RateBurst.
 	RateLimit float64
 	RateBurst int
+	// TokenFailLimit caps failed token attempts per client (every 401 of
+	// GET /shipment/) to that many per TokenFailWindow; past it, 429 even
+	// with a good token. 0 = no cap.
+	TokenFailLimit  int
+	TokenFailWindow time.Duration
+	// Limits is where the per-client counts live; nil = in this process.
+	// NewRedisLimits shares them among replicas.
+	Limits Limits
 	// Cache, when not nil, keeps rendered lookups and pages; the caller
 	// feeds it the store's changes (Cache.Apply).
 	Cache *Cache
@@ -77,6 +85,7 @@ type Server struct {
 	staleAfter  time.Duration
 	e           *echo.Echo
 	tokenHashes [][32]byte
+	tokenFails  RateLimiter // nil = failed token attempts are not limited
 }
 
 // New builds the API's routes and middleware.
@@ -134,6 +143,7 @@ func New(cfg Config) *Server {
 	}))
 
 	limit := s.lookupLimiter()
+	s.tokenFails = s.tokenFailLimiter() // one count for both list routes
 	for _, p := range shipmentRoutes {
 		e.GET(p, s.listShipments, s.requireToken)
 		e.POST(p, s.lookupShipment, limit)

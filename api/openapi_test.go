@@ -398,11 +398,13 @@ func TestOpenAPIDescribesAccessControl(t *testing.T) {
 	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Shipments: st, Tokens: []string{"spec-token"}, RateLimit: 0.01, RateBurst: 1}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: st, Tokens: []string{"spec-token"}, RateLimit: 0.01, RateBurst: 1,
+		TokenFailLimit: 2, TokenFailWindow: time.Hour}))
 	t.Cleanup(srv.Close)
+	specCase{method: "GET", target: "/shipment/?limit=1", header: map[string]string{"Authorization": "Bearer spec-token"}, status: 200}.check(t, router, srv.URL)
 	specCase{method: "GET", target: "/shipment/", status: 401}.check(t, router, srv.URL)
 	specCase{method: "GET", target: "/shipment/", header: map[string]string{"Authorization": "Bearer wrong"}, status: 401}.check(t, router, srv.URL)
-	specCase{method: "GET", target: "/shipment/?limit=1", header: map[string]string{"Authorization": "Bearer spec-token"}, status: 200}.check(t, router, srv.URL)
+	specCase{method: "GET", target: "/shipment/", header: map[string]string{"Authorization": "Bearer spec-token"}, status: 429}.check(t, router, srv.URL)
 	specCase{method: "GET", target: "/shipment/UPS/TN12345679", status: 200}.check(t, router, srv.URL)
 	specCase{method: "GET", target: "/shipment/UPS/TN12345679", status: 429}.check(t, router, srv.URL)
 	specCase{method: "POST", target: "/shipment/", contentType: "application/json",
