@@ -1012,6 +1012,37 @@ func redisHeld(t *testing.T, rc *redis.Client, prefix string) (queued, processin
 	return queued, processing
 }
 
+// sigkillEnv is the set-up of the kill -9 tests: a provider that hangs
+// (so every worker is inside a call when the process dies), a Redis key
+// prefix of the test's own, removed at the end, and the environment of a
+// binary on PostgreSQL and that Redis with a short lease and heartbeat.
+func sigkillEnv(t *testing.T, name string, lease, heartbeat time.Duration) (fake *weathertest.Server, rc *redis.Client, prefix string, e map[string]string) {
+	t.Helper()
+	fake = weathertest.NewServer(t)
+	fake.SetMode(weathertest.Hang)
+	testenv.Redis(t)
+	rc = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = rc.Close() })
+	prefix = fmt.Sprintf("shiptrack-test-%s-%d", name, time.Now().UnixNano())
+	t.Cleanup(func() {
+		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
+		if len(keys) > 0 {
+			rc.Del(context.Background(), keys...)
+		}
+	})
+	e = map[string]string{
+		"SHIPTRACK_DATABASE_URL":        storetest.URL(t, "postgres"),
+		"SHIPTRACK_REDIS_URL":           "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_PREFIX":        prefix,
+		"SHIPTRACK_WEATHERAPI_KEY":      weathertest.Key,
+		"SHIPTRACK_WEATHERAPI_URL":      fake.BaseURL(),
+		"SHIPTRACK_WEATHER_RATE":        "1000",
+		"SHIPTRACK_WEATHER_CLAIM_LEASE": lease.String(),
+		"SHIPTRACK_REDIS_HEARTBEAT_TTL": heartbeat.String(),
+	}
+	return fake, rc, prefix, e
+}
+
 // TestFaultSIGKILL kills the binary with SIGKILL while every worker is
 // inside a provider call that hangs: Redis still holds all 5 jobs; a second
 // process on the same database and Redis returns the dead consumer's jobs
@@ -1024,28 +1055,7 @@ func TestFaultSIGKILL(t *testing.T) {
 		heartbeat = 2 * time.Second
 	)
 	bin := buildBinary(t, t.TempDir())
-	fake := weathertest.NewServer(t)
-	fake.SetMode(weathertest.Hang)
-	testenv.Redis(t)
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix := fmt.Sprintf("shiptrack-test-fault-sigkill-%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
-		if len(keys) > 0 {
-			rc.Del(context.Background(), keys...)
-		}
-	})
-	e := map[string]string{
-		"SHIPTRACK_DATABASE_URL":        storetest.URL(t, "postgres"),
-		"SHIPTRACK_REDIS_URL":           "redis://127.0.0.1:6379/0",
-		"SHIPTRACK_REDIS_PREFIX":        prefix,
-		"SHIPTRACK_WEATHERAPI_KEY":      weathertest.Key,
-		"SHIPTRACK_WEATHERAPI_URL":      fake.BaseURL(),
-		"SHIPTRACK_WEATHER_RATE":        "1000",
-		"SHIPTRACK_WEATHER_CLAIM_LEASE": lease.String(),
-		"SHIPTRACK_REDIS_HEARTBEAT_TTL": heartbeat.String(),
-	}
+	fake, rc, prefix, e := sigkillEnv(t, "fault-sigkill", lease, heartbeat)
 
 	first := startBinary(t, bin, e)
 	for deadline := time.Now().Add(20 * time.Second); fake.Total() < 4; { // all 4 workers hang in a call

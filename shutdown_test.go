@@ -214,27 +214,7 @@ func TestSIGKILLImmediateRestart(t *testing.T) {
 		sweep     = 30 * time.Second // jobs.Config.SweepEvery with the default 2h interval
 	)
 	bin := buildBinary(t, t.TempDir())
-	fake := weathertest.NewServer(t)
-	fake.SetMode(weathertest.Hang)
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix := fmt.Sprintf("shiptrack-test-sigkill-restart-%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
-		if len(keys) > 0 {
-			rc.Del(context.Background(), keys...)
-		}
-	})
-	e := map[string]string{
-		"SHIPTRACK_DATABASE_URL":        storetest.URL(t, "postgres"),
-		"SHIPTRACK_REDIS_URL":           "redis://127.0.0.1:6379/0",
-		"SHIPTRACK_REDIS_PREFIX":        prefix,
-		"SHIPTRACK_WEATHERAPI_KEY":      weathertest.Key,
-		"SHIPTRACK_WEATHERAPI_URL":      fake.BaseURL(),
-		"SHIPTRACK_WEATHER_RATE":        "1000",
-		"SHIPTRACK_WEATHER_CLAIM_LEASE": lease.String(),
-		"SHIPTRACK_REDIS_HEARTBEAT_TTL": heartbeat.String(),
-	}
+	fake, rc, prefix, e := sigkillEnv(t, "sigkill-restart", lease, heartbeat)
 	first := startBinary(t, bin, e)
 	for deadline := time.Now().Add(20 * time.Second); fake.Total() < 4; {
 		if time.Now().After(deadline) {
