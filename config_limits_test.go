@@ -15,11 +15,11 @@ func TestConfigLimits(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
-		want string // "" = accepted
+		want string // "" = accepted; else a part of the error (a setting is named as it was given: its variable here)
 	}{
-		{"interval 59s", map[string]string{"SHIPTRACK_WEATHER_INTERVAL": "59s"}, "weather.interval"},
+		{"interval 59s", map[string]string{"SHIPTRACK_WEATHER_INTERVAL": "59s"}, "SHIPTRACK_WEATHER_INTERVAL: must be at least 1m"},
 		{"interval 1m", map[string]string{"SHIPTRACK_WEATHER_INTERVAL": "1m"}, ""},
-		{"rate 0", map[string]string{"SHIPTRACK_WEATHER_RATE": "0"}, "weather.rate"},
+		{"rate 0", map[string]string{"SHIPTRACK_WEATHER_RATE": "0"}, "SHIPTRACK_WEATHER_RATE: must be above 0"},
 		{"rate 0.1", map[string]string{"SHIPTRACK_WEATHER_RATE": "0.1"}, ""},
 		{"write timeout past the drain", map[string]string{"SHIPTRACK_HTTP_SHUTDOWN_TIMEOUT": "15s", "SHIPTRACK_HTTP_WRITE_TIMEOUT": "11s"}, "http.write_timeout"},
 		{"write timeout 30s with the default shutdown", map[string]string{"SHIPTRACK_HTTP_WRITE_TIMEOUT": "30s"}, "http.write_timeout"},
