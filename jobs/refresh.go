@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -216,12 +217,19 @@ func New(cfg Config) (*Refresher, error) {
 	}
 	r.status.Interval = cfg.Interval.String()
 	if cfg.Metrics != nil {
-		r.registerMetrics(cfg.Metrics)
+		if err := r.registerMetrics(cfg.Metrics); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
-func (r *Refresher) registerMetrics(set *metrics.Set) {
+// registerMetrics adds the pipeline's gauges to set. A set that has them
+// already (a second Refresher) is an error, not the library's panic.
+func (r *Refresher) registerMetrics(set *metrics.Set) error {
+	if slices.Contains(set.ListMetricNames(), "shiptrack_weather_queue_depth") {
+		return errors.New("jobs: metrics: the weather metrics are already registered in this set")
+	}
 	gauge := func(name string, f func(ctx context.Context) float64) {
 		set.NewGauge("shiptrack_weather_"+name, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -249,6 +257,7 @@ func (r *Refresher) registerMetrics(set *metrics.Set) {
 		}
 		return r.cfg.Now().Sub(t).Seconds()
 	})
+	return nil
 }
 
 // countFetch counts one weather provider call by provider and outcome
