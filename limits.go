@@ -4,7 +4,7 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/api"
@@ -20,7 +20,7 @@ import (
 // (250ms by default) when Redis is gone or hung, then count locally (see
 // api.RedisLimits); the queue's client has the default timeouts and
 // retries, and blocking pops.
-func rateLimits(cfg config, log *slog.Logger, reg prometheus.Registerer) (limits api.Limits, closeLimits func(), err error) {
+func rateLimits(cfg config, log *slog.Logger, reg *metrics.Set) (limits api.Limits, closeLimits func(), err error) {
 	if cfg.RedisURL == "" {
 		return nil, func() {}, nil
 	}

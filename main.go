@@ -17,8 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	vmetrics "github.com/VictoriaMetrics/metrics"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/api"
@@ -293,20 +292,22 @@ func httpServer(cfg config, h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// newMetrics is the registry behind GET /metrics: Go runtime, process and
-// database pool collectors; the API and the weather jobs add their own.
-func newMetrics(st *store.Store) (*prometheus.Registry, error) {
+// newMetrics is the set behind GET /metrics: Go runtime, process and
+// database pool metrics; the API and the weather jobs add their own.
+func newMetrics(st *store.Store) (*vmetrics.Set, error) {
 	sqlDB, err := st.SQL()
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(sqlDB, "shiptrack"),
-	)
-	return reg, nil
+	set := vmetrics.NewSet()
+	set.RegisterMetricsWriter(func(w io.Writer) {
+		vmetrics.WriteProcessMetrics(w)
+		vmetrics.WriteFDMetrics(w)
+		writeRuntimeSettings(w)
+		writeProcessExtras(w)
+		writeDBStats(w, sqlDB.Stats())
+	})
+	return set, nil
 }
 
 // startCache makes the read cache and starts the store's change feed that

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
@@ -44,7 +44,7 @@ type Config struct {
 	Weather WeatherStatus
 	// Metrics, when set, receives the HTTP metrics and is served at
 	// GET /metrics in the Prometheus text format.
-	Metrics *prometheus.Registry
+	Metrics *metrics.Set
 	// ReadyChecks must all pass for /readyz to answer 200.
 	ReadyChecks []Check
 	// WeatherInterval is the refresh interval; weather older than

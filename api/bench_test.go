@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/bench/benchdata"
@@ -97,7 +97,7 @@ func BenchmarkAPI(b *testing.B) {
 			}
 			srv := api.New(api.Config{
 				Shipments: shipments,
-				Metrics:   prometheus.NewRegistry(),
+				Metrics:   metrics.NewSet(),
 				Tokens:    []string{benchToken},
 			})
 			pick := func(i int) store.ShipmentInput { return lookups[(i*7919)%len(lookups)] }

@@ -2,11 +2,12 @@ package api
 
 import (
 	"container/list"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/shiptrack/shiptrack/store"
 )
@@ -193,25 +194,23 @@ func (c *Cache) Stats() CacheStats {
 }
 
 // register exports the cache's counters as shiptrack_cache_* metrics.
-func (c *Cache) register(reg prometheus.Registerer) {
-	stat := func(f func(CacheStats) float64) func() float64 {
-		return func() float64 { return f(c.Stats()) }
+// The two counters are read at scrape time; the library has no counter
+// that calls a function, so they are written as counters directly.
+func (c *Cache) register(set *metrics.Set) {
+	gauge := func(name string, f func(CacheStats) float64) {
+		set.NewGauge("shiptrack_cache_"+name, func() float64 { return f(c.Stats()) })
 	}
-	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "cache", Name: "hits_total",
-			Help: "Lookups and pages answered from the read cache."}, stat(func(s CacheStats) float64 { return float64(s.Hits) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "cache", Name: "misses_total",
-			Help: "Lookups and pages the read cache could not answer."}, stat(func(s CacheStats) float64 { return float64(s.Misses) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shiptrack", Subsystem: "cache", Name: "entries",
-			Help: "Answers held by the read cache."}, stat(func(s CacheStats) float64 { return float64(s.Entries) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shiptrack", Subsystem: "cache", Name: "bytes",
-			Help: "Approximate bytes held by the read cache."}, stat(func(s CacheStats) float64 { return float64(s.Bytes) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shiptrack", Subsystem: "cache", Name: "on",
-			Help: "1 while the read cache serves (its change feed is listening), else 0."}, stat(func(s CacheStats) float64 {
-			if s.On {
-				return 1
-			}
-			return 0
-		})),
-	)
+	gauge("entries", func(s CacheStats) float64 { return float64(s.Entries) })
+	gauge("bytes", func(s CacheStats) float64 { return float64(s.Bytes) })
+	gauge("on", func(s CacheStats) float64 {
+		if s.On {
+			return 1
+		}
+		return 0
+	})
+	set.RegisterMetricsWriter(func(w io.Writer) {
+		s := c.Stats()
+		metrics.WriteCounterUint64(w, "shiptrack_cache_hits_total", s.Hits)
+		metrics.WriteCounterUint64(w, "shiptrack_cache_misses_total", s.Misses)
+	})
 }

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/go-redis/redis_rate/v10"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 )
@@ -143,7 +143,7 @@ type RedisLimits struct {
 type RedisLimitsOptions struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives the fallback and error counters.
-	Metrics prometheus.Registerer
+	Metrics *metrics.Set
 	// Timeout bounds one decision in Redis before falling back (default
 	// 250ms): the limiter sits in front of every lookup.
 	Timeout time.Duration
@@ -174,13 +174,13 @@ func NewRedisLimits(rc redis.UniversalClient, prefix string, o RedisLimitsOption
 			_, err := rl.AllowN(ctx, probeKey, redis_rate.PerSecond(1), 0)
 			return err
 		},
-		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "rate_limit",
-			Name: "redis_errors_total", Help: "Rate-limit decisions that Redis failed to make."}),
-		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "rate_limit",
-			Name: "fallbacks_total", Help: "Rate-limit decisions made by this process alone because Redis was unavailable."}),
+		// Rate-limit decisions that Redis failed to make, and those made by
+		// this process alone because Redis was unavailable.
+		errors: new(metrics.Counter), fallbacks: new(metrics.Counter),
 	}
 	if o.Metrics != nil {
-		o.Metrics.MustRegister(h.errors, h.fallbacks)
+		h.errors = o.Metrics.NewCounter("shiptrack_rate_limit_redis_errors_total")
+		h.fallbacks = o.Metrics.NewCounter("shiptrack_rate_limit_fallbacks_total")
 	}
 	return &RedisLimits{rl: rl, prefix: prefix + ":ratelimit:", health: h}
 }
@@ -262,7 +262,7 @@ type redisHealth struct {
 	timeout           time.Duration
 	retryAfter        time.Duration
 	down              atomic.Bool
-	errors, fallbacks prometheus.Counter
+	errors, fallbacks *metrics.Counter
 }
 
 func (h *redisHealth) useRedis() bool { return !h.down.Load() }

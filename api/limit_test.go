@@ -12,12 +12,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/api"
@@ -214,7 +215,7 @@ func TestRedisLimitsDown(t *testing.T) {
 	t.Parallel()
 	rc, addr := deadRedis(t)
 	var logs syncBuf
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewSet()
 	prefix := "shiptrack-test:" + rand.Text() // a throwaway Redis: nothing to clean
 	limits := api.NewRedisLimits(rc, prefix, api.RedisLimitsOptions{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Metrics: reg, RetryAfter: 10 * time.Millisecond,
@@ -271,15 +272,17 @@ func TestRedisLimitsDown(t *testing.T) {
 	}
 }
 
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func counterValue(t *testing.T, set *metrics.Set, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+	var b strings.Builder
+	set.WritePrometheus(&b)
+	for line := range strings.Lines(b.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
 		}
 	}
 	t.Fatalf("no metric %s", name)

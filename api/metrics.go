@@ -1,14 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // httpMetrics counts requests and their latency and sizes by route,
@@ -17,10 +18,8 @@ import (
 // label sets per request, 6% of a cached lookup's CPU; this one resolves
 // a series once and keeps it.
 type httpMetrics struct {
-	requests          *prometheus.CounterVec
-	duration          *prometheus.HistogramVec
-	reqSize, respSize *prometheus.HistogramVec
-	series            sync.Map // seriesKey -> *httpSeries
+	set    *metrics.Set
+	series sync.Map // seriesKey -> *httpSeries
 }
 
 // seriesKey is one label set. Every part is bounded: a status code, one
@@ -31,43 +30,47 @@ type seriesKey struct {
 }
 
 type httpSeries struct {
-	requests                    prometheus.Counter
-	duration, reqSize, respSize prometheus.Observer
+	requests                    *metrics.Counter
+	duration, reqSize, respSize *metrics.PrometheusHistogram
 }
+
+// durationBuckets are client_golang's default buckets, which these
+// histograms had before.
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // sizeBuckets spans 1 KiB to 10 MiB, as Echo's contrib middleware did.
 var sizeBuckets = []float64{1 << 10, 2 << 10, 5 << 10, 10 << 10, 100 << 10, 500 << 10, 1 << 20, 2.5 * (1 << 20), 5 << 20, 10 << 20}
 
-// httpLabels are kept as they were, host included (always empty: a
-// client-chosen Host header must not make series).
-var httpLabels = []string{"code", "method", "host", "url"}
-
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
-	opts := func(name, help string, buckets []float64) prometheus.HistogramOpts {
-		return prometheus.HistogramOpts{Namespace: "shiptrack", Subsystem: "http", Name: name, Help: help, Buckets: buckets}
-	}
-	m := &httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "shiptrack", Subsystem: "http",
-			Name: "requests_total", Help: "HTTP requests answered, by status code, method and route."}, httpLabels),
-		duration: prometheus.NewHistogramVec(opts("request_duration_seconds", "HTTP request latencies in seconds.", prometheus.DefBuckets), httpLabels),
-		reqSize:  prometheus.NewHistogramVec(opts("request_size_bytes", "HTTP request sizes in bytes (approximate: line, headers, body).", sizeBuckets), httpLabels),
-		respSize: prometheus.NewHistogramVec(opts("response_size_bytes", "HTTP response body sizes in bytes.", sizeBuckets), httpLabels),
-	}
-	reg.MustRegister(m.requests, m.duration, m.reqSize, m.respSize)
-	return m
+func newHTTPMetrics(set *metrics.Set) *httpMetrics {
+	return &httpMetrics{set: set}
 }
 
 func (m *httpMetrics) seriesFor(k seriesKey) *httpSeries {
 	if s, ok := m.series.Load(k); ok {
 		return s.(*httpSeries)
 	}
-	l := prometheus.Labels{"code": strconv.Itoa(k.code), "method": k.method, "host": "", "url": k.url}
+	// The labels as they were, host included (always empty: a
+	// client-chosen Host header must not make series), in the sorted
+	// order client_golang wrote them.
+	l := `{code="` + strconv.Itoa(k.code) + `",host="",method="` + labelValue(k.method) + `",url="` + labelValue(k.url) + `"}`
+	// Requests answered; their latency in seconds; request sizes in bytes
+	// (approximate: line, headers, body); response body sizes in bytes.
+	const p = "shiptrack_http_"
 	s, _ := m.series.LoadOrStore(k, &httpSeries{
-		requests: m.requests.With(l), duration: m.duration.With(l),
-		reqSize: m.reqSize.With(l), respSize: m.respSize.With(l),
+		requests: m.set.GetOrCreateCounter(p + "requests_total" + l),
+		duration: m.set.GetOrCreatePrometheusHistogramExt(p+"request_duration_seconds"+l, durationBuckets),
+		reqSize:  m.set.GetOrCreatePrometheusHistogramExt(p+"request_size_bytes"+l, sizeBuckets),
+		respSize: m.set.GetOrCreatePrometheusHistogramExt(p+"response_size_bytes"+l, sizeBuckets),
 	})
 	return s.(*httpSeries)
 }
+
+// labelValue escapes a label value as the Prometheus text format wants.
+func labelValue(v string) string {
+	return labelEscaper.Replace(v)
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // middleware records every request but the scrapes of /metrics. It wraps
 // the request logger, whose error handling has already written the
@@ -91,9 +94,9 @@ func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s := m.seriesFor(seriesKey{code: code, method: metricMethod(req.Method), url: url})
 		s.requests.Inc()
-		s.duration.Observe(elapsed)
-		s.reqSize.Observe(float64(requestSize(req)))
-		s.respSize.Observe(float64(resp.Size))
+		s.duration.Update(elapsed)
+		s.reqSize.Update(float64(requestSize(req)))
+		s.respSize.Update(float64(resp.Size))
 		return err
 	}
 }
@@ -123,9 +126,26 @@ func requestSize(r *http.Request) int {
 	return n
 }
 
-// metricsHandler serves the registry in the Prometheus text format, and
-// counts its own scrapes (promhttp_metric_handler_*).
-func metricsHandler(reg *prometheus.Registry) echo.HandlerFunc {
-	h := promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{DisableCompression: true}))
-	return echo.WrapHandler(h)
+// metricsHandler serves the set in the Prometheus text format, and
+// counts its own scrapes under the names promhttp used
+// (promhttp_metric_handler_*): a scrape is counted once it is served.
+func metricsHandler(set *metrics.Set) echo.HandlerFunc {
+	// The library writes TYPE lines only behind a process-wide switch;
+	// every server in this process wants them, so setting it is safe.
+	metrics.ExposeMetadata(true)
+	inFlight := set.NewGauge("promhttp_metric_handler_requests_in_flight", nil)
+	served := set.NewCounter(`promhttp_metric_handler_requests_total{code="200"}`)
+	// promhttp's 500 and 503 cannot happen here (the page is written to
+	// memory first); kept at 0 so the series stay the same.
+	set.NewCounter(`promhttp_metric_handler_requests_total{code="500"}`)
+	set.NewCounter(`promhttp_metric_handler_requests_total{code="503"}`)
+	return func(c echo.Context) error {
+		inFlight.Inc()
+		var b bytes.Buffer
+		set.WritePrometheus(&b)
+		inFlight.Dec()
+		err := c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", b.Bytes())
+		served.Inc()
+		return err
+	}
 }

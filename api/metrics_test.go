@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/store"
@@ -39,7 +39,7 @@ func TestHTTPMetrics(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := httptest.NewServer(api.New(api.Config{Shipments: tt.store, Metrics: prometheus.NewRegistry()}))
+			srv := httptest.NewServer(api.New(api.Config{Shipments: tt.store, Metrics: metrics.NewSet()}))
 			t.Cleanup(srv.Close)
 			for _, r := range tt.reqs {
 				method, path, _ := strings.Cut(r, " ")

@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/jobs"
@@ -103,7 +103,7 @@ func fullServer(sh api.Shipments, checks ...api.Check) *api.Server {
 	return api.New(api.Config{
 		Shipments:   sh,
 		Weather:     specStatus{Provider: "weatherapi", Interval: "2h0m0s", LastRunAt: time.Date(2026, 11, 26, 3, 40, 12, 0, time.UTC), LastQueued: 5, Fetched: 5},
-		Metrics:     prometheus.NewRegistry(),
+		Metrics:     metrics.NewSet(),
 		ReadyChecks: checks,
 	})
 }

@@ -28,12 +28,13 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/go-co-op/gocron/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/shiptrack/shiptrack/store"
@@ -101,7 +102,7 @@ type Config struct {
 	Now func() time.Time
 	// Metrics, when set, receives the pipeline's metrics: provider calls
 	// by outcome, queue depth and the age of the oldest weather.
-	Metrics prometheus.Registerer
+	Metrics *metrics.Set
 }
 
 // Refresher runs the scheduler and the worker pool.
@@ -118,8 +119,6 @@ type Refresher struct {
 	// queueAll makes the first tick queue every due place, queued or not:
 	// an in-process queue lost its jobs with the previous process.
 	queueAll atomic.Bool
-
-	fetches *prometheus.CounterVec
 
 	sched  gocron.Scheduler
 	cancel context.CancelFunc
@@ -217,10 +216,6 @@ func New(cfg Config) (*Refresher, error) {
 		r.status.Provider = cfg.Provider.Name()
 	}
 	r.status.Interval = cfg.Interval.String()
-	r.fetches = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "shiptrack", Subsystem: "weather", Name: "fetches_total",
-		Help: "Weather provider calls by provider and outcome (ok, error, not_found, refused).",
-	}, []string{"provider", "outcome"})
 	if cfg.Metrics != nil {
 		if err := r.registerMetrics(cfg.Metrics); err != nil {
 			return nil, err
@@ -229,40 +224,51 @@ func New(cfg Config) (*Refresher, error) {
 	return r, nil
 }
 
-func (r *Refresher) registerMetrics(reg prometheus.Registerer) error {
-	gauge := func(name, help string, f func(ctx context.Context) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shiptrack", Subsystem: "weather", Name: name, Help: help},
-			func() float64 {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				return f(ctx)
-			})
+// registerMetrics adds the pipeline's gauges to set. A set that has them
+// already (a second Refresher) is an error, not the library's panic.
+func (r *Refresher) registerMetrics(set *metrics.Set) error {
+	if slices.Contains(set.ListMetricNames(), "shiptrack_weather_queue_depth") {
+		return errors.New("jobs: metrics: the weather metrics are already registered in this set")
 	}
-	for _, c := range []prometheus.Collector{
-		r.fetches,
-		gauge("queue_depth", "Refresh jobs waiting in the queue (-1 when the queue is down).", func(ctx context.Context) float64 {
-			n, err := r.cfg.Queue.Len(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(n)
-		}),
-		gauge("oldest_age_seconds", "Age of the least recently fetched location's weather (0 before any fetch, -1 when the database is down).", func(ctx context.Context) float64 {
-			t, ok, err := r.cfg.Store.OldestWeather(ctx)
-			switch {
-			case err != nil:
-				return -1
-			case !ok:
-				return 0
-			}
-			return r.cfg.Now().Sub(t).Seconds()
-		}),
-	} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("jobs: metrics: %w", err)
+	gauge := func(name string, f func(ctx context.Context) float64) {
+		set.NewGauge("shiptrack_weather_"+name, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return f(ctx)
+		})
+	}
+	// Refresh jobs waiting in the queue (-1 when the queue is down).
+	gauge("queue_depth", func(ctx context.Context) float64 {
+		n, err := r.cfg.Queue.Len(ctx)
+		if err != nil {
+			return -1
 		}
-	}
+		return float64(n)
+	})
+	// Age of the least recently fetched location's weather (0 before any
+	// fetch, -1 when the database is down).
+	gauge("oldest_age_seconds", func(ctx context.Context) float64 {
+		t, ok, err := r.cfg.Store.OldestWeather(ctx)
+		switch {
+		case err != nil:
+			return -1
+		case !ok:
+			return 0
+		}
+		return r.cfg.Now().Sub(t).Seconds()
+	})
 	return nil
+}
+
+// countFetch counts one weather provider call by provider and outcome
+// (ok, error, not_found, refused): shiptrack_weather_fetches_total. Both
+// labels are names from this code, with nothing to escape.
+func (r *Refresher) countFetch(outcome string) {
+	if r.cfg.Metrics == nil {
+		return
+	}
+	r.cfg.Metrics.GetOrCreateCounter(`shiptrack_weather_fetches_total{outcome="` + outcome +
+		`",provider="` + r.cfg.Provider.Name() + `"}`).Inc()
 }
 
 // Start runs the scheduler and the worker pool until Stop. A tick runs at
@@ -659,7 +665,7 @@ func (r *Refresher) fetch(ctx context.Context, id uint64) bool {
 			// Counted after the write, so whoever reads the count can
 			// read the row.
 			r.count(func(s *Status) { s.Fetched++ })
-			r.fetches.WithLabelValues(r.cfg.Provider.Name(), "ok").Inc()
+			r.countFetch("ok")
 			r.log.Debug("weather fetched", "location_id", id, "query", q.String())
 			return true
 		}
@@ -697,7 +703,7 @@ func (r *Refresher) fail(ctx context.Context, id uint64, q weather.Query, now ti
 		f.Temporary, f.RetryAt = true, now.Add(r.retryDelay(failures, weather.RetryAfter(err)))
 		r.log.Warn("weather fetch failed; retrying", "location_id", id, "query", q.String(), "failures", failures, "retry_at", f.RetryAt, "error", err)
 	}
-	r.fetches.WithLabelValues(r.cfg.Provider.Name(), outcome).Inc()
+	r.countFetch(outcome)
 	if serr := r.cfg.Store.SaveWeatherError(ctx, id, r.cfg.Owner, f); serr != nil {
 		r.log.Warn("could not record weather failure; the claim lapses with its lease", "location_id", id, "error", serr)
 	}
