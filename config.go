@@ -171,16 +171,8 @@ func loadConfig(path string, lookupEnv func(string) (string, bool)) (config, err
 			continue
 		}
 		fromEnv[s.key] = true
-		if strings.TrimSpace(v) == "" {
-			s.field.SetZero()
-			continue
-		}
-		// caarlos0/env parses each type (durations, numbers, booleans,
-		// comma lists, slog.Level as text); one variable at a time, so an
-		// error is this variable's.
-		err := envparse.ParseWithOptions(&c, envparse.Options{Environment: map[string]string{s.env: strings.TrimSpace(v)}})
-		if err != nil {
-			return c, fmt.Errorf("config: %s: %q is not %s", s.env, v, want(s.field.Type()))
+		if err := c.set(s, v); err != nil {
+			return c, fmt.Errorf("config: %s: %w", s.env, err)
 		}
 	}
 	c.API.Tokens = cleanList(c.API.Tokens)
@@ -219,8 +211,16 @@ func (c *config) readFile(path string, settings []setting) error {
 		if !ok {
 			return fmt.Errorf("config %s: unknown setting %q", path, n.key)
 		}
-		if err := decodeNode(n.node, s.field); err != nil {
-			return fmt.Errorf("config %s: %s: %q is not %s", path, n.key, n.node.Value, want(s.field.Type()))
+		v := n.node.Value
+		if n.node.Kind == yaml.SequenceNode { // a list: the variable's comma-separated form
+			items := make([]string, len(n.node.Content))
+			for i, item := range n.node.Content {
+				items[i] = item.Value
+			}
+			v = strings.Join(items, ",")
+		}
+		if err := c.set(s, v); err != nil {
+			return fmt.Errorf("config %s: %s: %w", path, n.key, err)
 		}
 	}
 	return nil
@@ -246,23 +246,18 @@ func leafNodes(out []keyNode, prefix string, n *yaml.Node) []keyNode {
 	return out
 }
 
-// decodeNode stores one YAML value: yaml.v3 decodes the types (slog.Level
-// through its UnmarshalText); a list may also be one comma-separated
-// string, as in its variable; null or "" leaves the zero value.
-func decodeNode(n *yaml.Node, field reflect.Value) error {
-	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "" && n.Style != 0) {
-		field.SetZero()
+// set stores one value, given as text in the file or a variable; empty
+// clears the setting. caarlos0/env parses every type (durations, numbers,
+// booleans, comma lists, slog.Level as text), for both sources alike; it
+// is given one variable at a time, so an error is this setting's.
+func (c *config) set(s setting, v string) error {
+	if v = strings.TrimSpace(v); v == "" {
+		s.field.SetZero()
 		return nil
 	}
-	if field.Kind() == reflect.Slice && n.Kind == yaml.ScalarNode {
-		field.Set(reflect.ValueOf(strings.Split(n.Value, ",")))
-		return nil
+	if envparse.ParseWithOptions(c, envparse.Options{Environment: map[string]string{s.env: v}}) != nil {
+		return fmt.Errorf("%q is not %s", v, want(s.field.Type()))
 	}
-	ptr := reflect.New(field.Type())
-	if err := n.Decode(ptr.Interface()); err != nil {
-		return err
-	}
-	field.Set(ptr.Elem())
 	return nil
 }
 
