@@ -6,77 +6,92 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"sort"
-	"strconv"
+	"reflect"
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4/middleware"
+	envparse "github.com/caarlos0/env/v11"
+	gbytes "github.com/labstack/gommon/bytes"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/jobs"
+	"github.com/shiptrack/shiptrack/weather"
 )
 
-// config is every setting of shiptrack. config.yaml documents each one with
-// its default; SHIPTRACK_* environment variables override the file.
+// config is every setting of shiptrack, declared here once: the yaml tag is
+// its key in config.yaml (sections nest), the env tag its SHIPTRACK_*
+// variable, which overrides the file. defaultConfig holds the defaults,
+// validate every check; config.yaml documents each setting with its
+// default (TestConfigFileDocumentsDefaults keeps the two equal).
 type config struct {
-	Listen         string
-	DatabaseURL    string
-	Seed           bool
-	LogLevel       slog.Level
-	LogFormat      string // auto, json or text
-	RedisURL       string
-	RedisPrefix    string
-	PprofListen    string
-	RedisHeartbeat time.Duration
+	Listen      string `yaml:"listen" env:"SHIPTRACK_LISTEN"`
+	DatabaseURL string `yaml:"database_url" env:"SHIPTRACK_DATABASE_URL"`
+	Seed        bool   `yaml:"seed" env:"SHIPTRACK_SEED"`
+
+	Log struct {
+		Level  slog.Level `yaml:"level" env:"SHIPTRACK_LOG_LEVEL"`
+		Format string     `yaml:"format" env:"SHIPTRACK_LOG_FORMAT"` // auto, json or text
+	} `yaml:"log"`
+
+	Redis struct {
+		URL          string        `yaml:"url" env:"SHIPTRACK_REDIS_URL"`
+		Prefix       string        `yaml:"prefix" env:"SHIPTRACK_REDIS_PREFIX"`
+		HeartbeatTTL time.Duration `yaml:"heartbeat_ttl" env:"SHIPTRACK_REDIS_HEARTBEAT_TTL"`
+	} `yaml:"redis"`
 
 	API struct {
-		Tokens     []string
-		RateLimit  float64
-		RateBurst  int
-		TrustProxy bool
-		CacheMB    int
+		Tokens     []string `yaml:"tokens" env:"SHIPTRACK_API_TOKENS"` // comma-separated in the variable
+		RateLimit  float64  `yaml:"rate_limit" env:"SHIPTRACK_API_RATE_LIMIT"`
+		RateBurst  int      `yaml:"rate_burst" env:"SHIPTRACK_API_RATE_BURST"`
+		TrustProxy bool     `yaml:"trust_proxy" env:"SHIPTRACK_API_TRUST_PROXY"`
+		CacheMB    int      `yaml:"cache_mb" env:"SHIPTRACK_API_CACHE_MB"`
 		// Failed token attempts allowed per client per window (0 = no cap).
-		TokenFailLimit  int
-		TokenFailWindow time.Duration
+		TokenFailLimit  int           `yaml:"token_fail_limit" env:"SHIPTRACK_API_TOKEN_FAIL_LIMIT"`
+		TokenFailWindow time.Duration `yaml:"token_fail_window" env:"SHIPTRACK_API_TOKEN_FAIL_WINDOW"`
 		// How long a rate-limit decision waits for Redis before this
 		// replica decides alone.
-		LimitRedisTimeout time.Duration
-	}
+		LimitRedisTimeout time.Duration `yaml:"limit_redis_timeout" env:"SHIPTRACK_API_LIMIT_REDIS_TIMEOUT"`
+	} `yaml:"api"`
+
+	Debug struct {
+		PprofListen string `yaml:"pprof_listen" env:"SHIPTRACK_PPROF_LISTEN"`
+	} `yaml:"debug"`
 
 	HTTP struct {
-		ReadHeaderTimeout time.Duration
-		ReadTimeout       time.Duration
-		WriteTimeout      time.Duration
-		IdleTimeout       time.Duration
-		RequestTimeout    time.Duration
-		ShutdownTimeout   time.Duration
-		MaxHeaderBytes    int
-		BodyLimit         string
-	}
+		ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" env:"SHIPTRACK_HTTP_READ_HEADER_TIMEOUT"`
+		ReadTimeout       time.Duration `yaml:"read_timeout" env:"SHIPTRACK_HTTP_READ_TIMEOUT"`
+		WriteTimeout      time.Duration `yaml:"write_timeout" env:"SHIPTRACK_HTTP_WRITE_TIMEOUT"`
+		IdleTimeout       time.Duration `yaml:"idle_timeout" env:"SHIPTRACK_HTTP_IDLE_TIMEOUT"`
+		RequestTimeout    time.Duration `yaml:"request_timeout" env:"SHIPTRACK_HTTP_REQUEST_TIMEOUT"`
+		ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" env:"SHIPTRACK_HTTP_SHUTDOWN_TIMEOUT"`
+		BodyLimit         string        `yaml:"body_limit" env:"SHIPTRACK_HTTP_BODY_LIMIT"`
+		MaxHeaderBytes    int           `yaml:"max_header_bytes" env:"SHIPTRACK_HTTP_MAX_HEADER_BYTES"`
+	} `yaml:"http"`
 
 	Weather struct {
-		Provider              string
-		Interval              time.Duration
-		Workers               int
-		Rate                  float64
-		DailyBudget           int64
-		Timeout               time.Duration
-		ClaimLease            time.Duration
-		WeatherAPIKey         string
-		WeatherAPIURL         string
-		OpenMeteoURL          string
-		OpenMeteoGeocodingURL string
-	}
+		// The provider's settings, handed to weather.New as they are.
+		weather.Config `yaml:",inline"`
+		Interval       time.Duration `yaml:"interval" env:"SHIPTRACK_WEATHER_INTERVAL"`
+		Workers        int           `yaml:"workers" env:"SHIPTRACK_WEATHER_WORKERS"`
+		Rate           float64       `yaml:"rate" env:"SHIPTRACK_WEATHER_RATE"`
+		DailyBudget    int64         `yaml:"daily_budget" env:"SHIPTRACK_WEATHER_DAILY_BUDGET"`
+		ClaimLease     time.Duration `yaml:"claim_lease" env:"SHIPTRACK_WEATHER_CLAIM_LEASE"`
+	} `yaml:"weather"`
 }
 
+// defaultConfig is every default. Where a package also needs the value (a
+// zero field in its own Config, for tests and library use) the value is
+// that package's exported Default constant, so each is written once.
 func defaultConfig() config {
 	var c config
 	c.Listen = ":8080"
 	c.DatabaseURL = "sqlite:shiptrack.db"
 	c.Seed = true
-	c.LogLevel = slog.LevelInfo
-	c.LogFormat = "auto"
-	c.RedisPrefix = "shiptrack"
-	c.RedisHeartbeat = 30 * time.Second
+	c.Log.Level = slog.LevelInfo
+	c.Log.Format = "auto"
+	c.Redis.Prefix = "shiptrack"
+	c.Redis.HeartbeatTTL = 30 * time.Second
 	c.API.RateLimit = 10
 	c.API.RateBurst = 20
 	c.API.CacheMB = 16
@@ -88,128 +103,243 @@ func defaultConfig() config {
 	c.HTTP.ReadTimeout = 15 * time.Second
 	c.HTTP.WriteTimeout = 12 * time.Second
 	c.HTTP.IdleTimeout = 120 * time.Second
-	c.HTTP.RequestTimeout = 10 * time.Second
+	c.HTTP.RequestTimeout = api.DefaultRequestTimeout
 	c.HTTP.ShutdownTimeout = 18 * time.Second
-	c.HTTP.BodyLimit = "64K"
-	c.Weather.Interval = 2 * time.Hour
-	c.Weather.Workers = 4
-	c.Weather.Rate = 5
-	c.Weather.Timeout = 10 * time.Second
-	c.Weather.ClaimLease = 2 * time.Minute
-	c.Weather.WeatherAPIURL = "https://api.weatherapi.com/v1"
-	c.Weather.OpenMeteoURL = "https://api.open-meteo.com/v1"
-	c.Weather.OpenMeteoGeocodingURL = "https://geocoding-api.open-meteo.com/v1"
+	c.HTTP.BodyLimit = api.DefaultBodyLimit
+	c.Weather.Interval = weather.DefaultInterval
+	c.Weather.Workers = jobs.DefaultWorkers
+	c.Weather.Rate = jobs.DefaultRate
+	c.Weather.ClaimLease = jobs.DefaultLease
+	c.Weather.Timeout = weather.DefaultTimeout
+	c.Weather.WeatherAPIURL = weather.DefaultWeatherAPIURL
+	c.Weather.OpenMeteoURL = weather.DefaultOpenMeteoURL
+	c.Weather.OpenMeteoGeocodingURL = weather.DefaultOpenMeteoGeocodingURL
 	return c
 }
 
-// setting is one configuration key: its dotted name in config.yaml, its
-// environment variable, and how to store a value.
+// setting is one leaf of config: its dotted key in config.yaml, its
+// variable, and the field. settings derives them from the tags, so the
+// struct stays the one declaration.
 type setting struct {
 	key, env string
-	set      func(string) error
+	field    reflect.Value
 }
 
 func (c *config) settings() []setting {
-	return []setting{
-		{"listen", "SHIPTRACK_LISTEN", str(&c.Listen, nonEmpty)},
-		{"database_url", "SHIPTRACK_DATABASE_URL", str(&c.DatabaseURL, dbURL)},
-		{"seed", "SHIPTRACK_SEED", boolean(&c.Seed)},
-		{"log.level", "SHIPTRACK_LOG_LEVEL", func(v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
-		{"log.format", "SHIPTRACK_LOG_FORMAT", str(&c.LogFormat, oneOf("auto", "json", "text"))},
-		{"redis.url", "SHIPTRACK_REDIS_URL", str(&c.RedisURL, redisURL)},
-		{"redis.prefix", "SHIPTRACK_REDIS_PREFIX", str(&c.RedisPrefix, nonEmpty)},
-		{"redis.heartbeat_ttl", "SHIPTRACK_REDIS_HEARTBEAT_TTL", duration(&c.RedisHeartbeat)},
-		{"api.tokens", "SHIPTRACK_API_TOKENS", list(&c.API.Tokens)},
-		{"api.rate_limit", "SHIPTRACK_API_RATE_LIMIT", float(&c.API.RateLimit)},
-		{"api.rate_burst", "SHIPTRACK_API_RATE_BURST", integer(&c.API.RateBurst, 1, 1_000_000)},
-		{"api.trust_proxy", "SHIPTRACK_API_TRUST_PROXY", boolean(&c.API.TrustProxy)},
-		{"api.cache_mb", "SHIPTRACK_API_CACHE_MB", integer(&c.API.CacheMB, 0, 1<<20)},
-		{"api.token_fail_limit", "SHIPTRACK_API_TOKEN_FAIL_LIMIT", integer(&c.API.TokenFailLimit, 0, 1_000_000)},
-		{"api.token_fail_window", "SHIPTRACK_API_TOKEN_FAIL_WINDOW", duration(&c.API.TokenFailWindow)},
-		{"api.limit_redis_timeout", "SHIPTRACK_API_LIMIT_REDIS_TIMEOUT", duration(&c.API.LimitRedisTimeout)},
-		{"debug.pprof_listen", "SHIPTRACK_PPROF_LISTEN", str(&c.PprofListen, nil)},
-		{"http.read_header_timeout", "SHIPTRACK_HTTP_READ_HEADER_TIMEOUT", duration(&c.HTTP.ReadHeaderTimeout)},
-		{"http.read_timeout", "SHIPTRACK_HTTP_READ_TIMEOUT", duration(&c.HTTP.ReadTimeout)},
-		{"http.write_timeout", "SHIPTRACK_HTTP_WRITE_TIMEOUT", duration(&c.HTTP.WriteTimeout)},
-		{"http.idle_timeout", "SHIPTRACK_HTTP_IDLE_TIMEOUT", duration(&c.HTTP.IdleTimeout)},
-		{"http.request_timeout", "SHIPTRACK_HTTP_REQUEST_TIMEOUT", duration(&c.HTTP.RequestTimeout)},
-		{"http.shutdown_timeout", "SHIPTRACK_HTTP_SHUTDOWN_TIMEOUT", duration(&c.HTTP.ShutdownTimeout)},
-		{"http.max_header_bytes", "SHIPTRACK_HTTP_MAX_HEADER_BYTES", integer(&c.HTTP.MaxHeaderBytes, 1024, 1<<20)},
-		{"http.body_limit", "SHIPTRACK_HTTP_BODY_LIMIT", str(&c.HTTP.BodyLimit, bodyLimit)},
-		{"weather.provider", "SHIPTRACK_WEATHER_PROVIDER", str(&c.Weather.Provider, oneOf("", "weatherapi", "openmeteo", "off"))},
-		{"weather.interval", "SHIPTRACK_WEATHER_INTERVAL", duration(&c.Weather.Interval)},
-		{"weather.workers", "SHIPTRACK_WEATHER_WORKERS", integer(&c.Weather.Workers, 1, 256)},
-		{"weather.rate", "SHIPTRACK_WEATHER_RATE", float(&c.Weather.Rate)},
-		{"weather.daily_budget", "SHIPTRACK_WEATHER_DAILY_BUDGET", int64Val(&c.Weather.DailyBudget)},
-		{"weather.timeout", "SHIPTRACK_WEATHER_TIMEOUT", duration(&c.Weather.Timeout)},
-		{"weather.claim_lease", "SHIPTRACK_WEATHER_CLAIM_LEASE", duration(&c.Weather.ClaimLease)},
-		{"weather.weatherapi_key", "SHIPTRACK_WEATHERAPI_KEY", str(&c.Weather.WeatherAPIKey, nil)},
-		{"weather.weatherapi_url", "SHIPTRACK_WEATHERAPI_URL", str(&c.Weather.WeatherAPIURL, httpURL)},
-		{"weather.openmeteo_url", "SHIPTRACK_OPENMETEO_URL", str(&c.Weather.OpenMeteoURL, httpURL)},
-		{"weather.openmeteo_geocoding_url", "SHIPTRACK_OPENMETEO_GEOCODING_URL", str(&c.Weather.OpenMeteoGeocodingURL, httpURL)},
-	}
+	return appendSettings(nil, "", reflect.ValueOf(c).Elem())
 }
 
-// loadConfig reads the YAML file at path (if path is not empty), then the
-// environment. Every bad value is an error naming its setting.
-func loadConfig(path string, getenv func(string) string) (config, error) {
+func appendSettings(out []setting, prefix string, v reflect.Value) []setting {
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		key := prefix
+		if name != "" && prefix != "" {
+			key = prefix + "." + name
+		} else if name != "" {
+			key = name
+		}
+		if e := f.Tag.Get("env"); e != "" {
+			out = append(out, setting{key, e, v.Field(i)})
+		} else if f.Type.Kind() == reflect.Struct {
+			out = appendSettings(out, key, v.Field(i))
+		}
+	}
+	return out
+}
+
+// loadConfig starts from the defaults, applies the YAML file at path (if
+// path is not empty), then the environment: a variable that is set
+// overrides the file, and set but empty clears the setting. Every bad
+// value is an error naming the setting as it was given: the variable
+// when the environment set it, else the file and key.
+func loadConfig(path string, lookupEnv func(string) (string, bool)) (config, error) {
 	c := defaultConfig()
-	byKey := make(map[string]setting)
-	for _, s := range c.settings() {
-		byKey[s.key] = s
-	}
+	settings := c.settings()
 	if path != "" {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("config: %w", err)
-		}
-		var doc map[string]any
-		if err := yaml.Unmarshal(raw, &doc); err != nil {
-			return c, fmt.Errorf("config %s: %w", path, err)
-		}
-		flat := make(map[string]string)
-		flatten("", doc, flat)
-		keys := make([]string, 0, len(flat))
-		for k := range flat {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			s, ok := byKey[k]
-			if !ok {
-				return c, fmt.Errorf("config %s: unknown setting %q", path, k)
-			}
-			if err := s.set(flat[k]); err != nil {
-				return c, fmt.Errorf("config %s: %s: %w", path, k, err)
-			}
+		if err := c.readFile(path, settings); err != nil {
+			return c, err
 		}
 	}
-	for _, s := range c.settings() {
-		if v, ok := lookupEnv(getenv, s.env); ok {
-			if err := s.set(v); err != nil {
-				return c, fmt.Errorf("config: %s: %w", s.env, err)
-			}
+	fromEnv := make(map[string]bool)
+	for _, s := range settings {
+		v, ok := lookupEnv(s.env)
+		if !ok {
+			continue
+		}
+		fromEnv[s.key] = true
+		if err := c.set(s, v); err != nil {
+			return c, fmt.Errorf("config: %s: %w", s.env, err)
 		}
 	}
-	// Named as the other errors are: by the variable when it set the
-	// value, else by the file and key (the defaults are valid).
-	source := func(key, env string) string {
-		if _, ok := lookupEnv(getenv, env); ok || path == "" {
-			return "config: " + env
+	c.API.Tokens = cleanList(c.API.Tokens)
+	name := func(key string) string {
+		for _, s := range settings {
+			if s.key == key && (fromEnv[key] || path == "") {
+				return "config: " + s.env
+			}
 		}
 		return "config " + path + ": " + key
 	}
-	if c.Weather.Interval < time.Minute {
-		return c, errors.New(source("weather.interval", "SHIPTRACK_WEATHER_INTERVAL") + ": must be at least 1m")
+	return c, c.validate(settings, name)
+}
+
+// readFile applies config.yaml's settings; a key that is no setting is an
+// error (a typo would otherwise be silently ignored).
+func (c *config) readFile(path string, settings []setting) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
-	if c.Weather.Rate <= 0 {
-		return c, errors.New(source("weather.rate", "SHIPTRACK_WEATHER_RATE") + ": must be above 0")
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	var nodes []keyNode
+	if len(doc.Content) == 1 {
+		nodes = leafNodes(nil, "", doc.Content[0])
+	}
+	byKey := make(map[string]setting, len(settings))
+	for _, s := range settings {
+		byKey[s.key] = s
+	}
+	for _, n := range nodes {
+		s, ok := byKey[n.key]
+		if !ok {
+			return fmt.Errorf("config %s: unknown setting %q", path, n.key)
+		}
+		v := n.node.Value
+		if n.node.Kind == yaml.SequenceNode { // a list: the variable's comma-separated form
+			items := make([]string, len(n.node.Content))
+			for i, item := range n.node.Content {
+				items[i] = item.Value
+			}
+			v = strings.Join(items, ",")
+		}
+		if err := c.set(s, v); err != nil {
+			return fmt.Errorf("config %s: %s: %w", path, n.key, err)
+		}
+	}
+	return nil
+}
+
+type keyNode struct {
+	key  string
+	node *yaml.Node
+}
+
+// leafNodes lists the file's values by dotted key, in file order.
+func leafNodes(out []keyNode, prefix string, n *yaml.Node) []keyNode {
+	if n.Kind != yaml.MappingNode {
+		return append(out, keyNode{prefix, n})
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i].Value
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		out = leafNodes(out, key, n.Content[i+1])
+	}
+	return out
+}
+
+// set stores one value, given as text in the file or a variable; empty
+// clears the setting. caarlos0/env parses every type (durations, numbers,
+// booleans, comma lists, slog.Level as text), for both sources alike; it
+// is given one variable at a time, so an error is this setting's.
+func (c *config) set(s setting, v string) error {
+	if v = strings.TrimSpace(v); v == "" {
+		s.field.SetZero()
+		return nil
+	}
+	if envparse.ParseWithOptions(c, envparse.Options{Environment: map[string]string{s.env: v}}) != nil {
+		return fmt.Errorf("%q is not %s", v, want(s.field.Type()))
+	}
+	return nil
+}
+
+// want names what a value of type t must look like, for error messages.
+func want(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration such as 30s or 2h"
+	case t == reflect.TypeFor[slog.Level]():
+		return "a log level: debug, info, warn or error"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
+		return "a whole number"
+	case t.Kind() == reflect.Float64:
+		return "a number"
+	}
+	return "a " + t.String()
+}
+
+// cleanList trims a comma list's items and drops the empty ones.
+func cleanList(l []string) []string {
+	var out []string
+	for _, item := range l {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// validate is every check of the settings, alone and across each other;
+// name(key) names a setting as it was given.
+func (c config) validate(settings []setting, name func(key string) string) error {
+	for _, s := range settings {
+		switch v := s.field.Interface().(type) {
+		case time.Duration:
+			if v <= 0 {
+				return fmt.Errorf("%s: %s is not a positive duration such as 30s or 2h", name(s.key), v)
+			}
+		case float64:
+			if v < 0 {
+				return fmt.Errorf("%s: %v is not a number of 0 or more", name(s.key), v)
+			}
+		case int64:
+			if v < 0 {
+				return fmt.Errorf("%s: %d is not a whole number of 0 or more", name(s.key), v)
+			}
+		}
+	}
+	checks := []struct {
+		key string
+		err error
+	}{
+		{"listen", nonEmpty(c.Listen)},
+		{"database_url", dbURL(c.DatabaseURL)},
+		{"log.format", oneOf(c.Log.Format, "auto", "json", "text")},
+		{"redis.url", redisURL(c.Redis.URL)},
+		{"redis.prefix", nonEmpty(c.Redis.Prefix)},
+		{"api.rate_burst", between(c.API.RateBurst, 1, 1_000_000)},
+		{"api.cache_mb", between(c.API.CacheMB, 0, 1<<20)},
+		{"api.token_fail_limit", between(c.API.TokenFailLimit, 0, 1_000_000)},
+		{"http.max_header_bytes", between(c.HTTP.MaxHeaderBytes, 1024, 1<<20)},
+		{"http.body_limit", bodyLimit(c.HTTP.BodyLimit)},
+		{"weather.provider", oneOf(c.Weather.Provider, "", "weatherapi", "openmeteo", "off")},
+		{"weather.interval", atLeast1m(c.Weather.Interval)},
+		{"weather.workers", between(c.Weather.Workers, 1, 256)},
+		{"weather.rate", above0(c.Weather.Rate)},
+		{"weather.weatherapi_url", httpURL(c.Weather.WeatherAPIURL)},
+		{"weather.openmeteo_url", httpURL(c.Weather.OpenMeteoURL)},
+		{"weather.openmeteo_geocoding_url", httpURL(c.Weather.OpenMeteoGeocodingURL)},
+	}
+	for _, ch := range checks {
+		if ch.err != nil {
+			return fmt.Errorf("%s: %w", name(ch.key), ch.err)
+		}
 	}
 	if drain, _ := c.shutdownShares(); c.HTTP.WriteTimeout > drain {
-		return c, fmt.Errorf("config: http.write_timeout (SHIPTRACK_HTTP_WRITE_TIMEOUT): %s is longer than the HTTP drain at shutdown "+
+		return fmt.Errorf("config: http.write_timeout (SHIPTRACK_HTTP_WRITE_TIMEOUT): %s is longer than the HTTP drain at shutdown "+
 			"(two thirds of http.shutdown_timeout %s: %s), so one slow reader could outlast it", c.HTTP.WriteTimeout, c.HTTP.ShutdownTimeout, drain)
 	}
-	return c, nil
+	return nil
 }
 
 // shutdownShares splits http.shutdown_timeout between the two steps of a
@@ -222,119 +352,6 @@ func (c config) shutdownShares() (drain, jobs time.Duration) {
 	return c.HTTP.ShutdownTimeout - jobs, jobs
 }
 
-func lookupEnv(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
-	return v, v != ""
-}
-
-func flatten(prefix string, v any, out map[string]string) {
-	if l, ok := v.([]any); ok { // a YAML list: the comma-separated form
-		items := make([]string, len(l))
-		for i, item := range l {
-			items[i] = fmt.Sprint(item)
-		}
-		out[prefix] = strings.Join(items, ",")
-		return
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		if v == nil {
-			out[prefix] = ""
-		} else {
-			out[prefix] = fmt.Sprint(v)
-		}
-		return
-	}
-	for k, sub := range m {
-		if prefix != "" {
-			k = prefix + "." + k
-		}
-		flatten(k, sub, out)
-	}
-}
-
-func str(dst *string, check func(string) error) func(string) error {
-	return func(v string) error {
-		v = strings.TrimSpace(v)
-		if check != nil {
-			if err := check(v); err != nil {
-				return err
-			}
-		}
-		*dst = v
-		return nil
-	}
-}
-
-// list reads a comma-separated list; flatten turns a YAML list into one.
-func list(dst *[]string) func(string) error {
-	return func(v string) error {
-		var out []string
-		for _, item := range strings.Split(v, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				out = append(out, item)
-			}
-		}
-		*dst = out
-		return nil
-	}
-}
-
-func boolean(dst *bool) func(string) error {
-	return func(v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		*dst = b
-		return nil
-	}
-}
-
-func duration(dst *time.Duration) func(string) error {
-	return func(v string) error {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d <= 0 {
-			return fmt.Errorf("%q is not a positive duration such as 30s or 2h", v)
-		}
-		*dst = d
-		return nil
-	}
-}
-
-func integer(dst *int, lo, hi int) func(string) error {
-	return func(v string) error {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < lo || n > hi {
-			return fmt.Errorf("%q is not a whole number from %d to %d", v, lo, hi)
-		}
-		*dst = n
-		return nil
-	}
-}
-
-func int64Val(dst *int64) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("%q is not a whole number of 0 or more", v)
-		}
-		*dst = n
-		return nil
-	}
-}
-
-func float(dst *float64) func(string) error {
-	return func(v string) error {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || f < 0 {
-			return fmt.Errorf("%q is not a number of 0 or more", v)
-		}
-		*dst = f
-		return nil
-	}
-}
-
 func nonEmpty(v string) error {
 	if v == "" {
 		return errors.New("must not be empty")
@@ -342,15 +359,34 @@ func nonEmpty(v string) error {
 	return nil
 }
 
-func oneOf(allowed ...string) func(string) error {
-	return func(v string) error {
-		for _, a := range allowed {
-			if v == a {
-				return nil
-			}
+func oneOf(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
 		}
-		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
+	return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func between(n, lo, hi int) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("%d is not a whole number from %d to %d", n, lo, hi)
+	}
+	return nil
+}
+
+func atLeast1m(d time.Duration) error {
+	if d < time.Minute {
+		return errors.New("must be at least 1m")
+	}
+	return nil
+}
+
+func above0(f float64) error {
+	if f <= 0 {
+		return errors.New("must be above 0")
+	}
+	return nil
 }
 
 func dbURL(v string) error {
@@ -376,13 +412,12 @@ func httpURL(v string) error {
 	return nil
 }
 
-func bodyLimit(v string) (err error) {
-	defer func() {
-		// middleware.BodyLimit panics on a bad size; turn that into an error.
-		if recover() != nil {
-			err = fmt.Errorf("%q is not a size such as 64K or 1M", v)
-		}
-	}()
-	middleware.BodyLimit(v)
+// bodyLimit accepts exactly what Echo's BodyLimit middleware does: it
+// parses the size with the same gommon bytes.Parse and panics where this
+// returns an error.
+func bodyLimit(v string) error {
+	if _, err := gbytes.Parse(v); err != nil {
+		return fmt.Errorf("%q is not a size such as 64K or 1M", v)
+	}
 	return nil
 }

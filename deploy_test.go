@@ -162,7 +162,7 @@ func TestComposeFile(t *testing.T) {
 	if r, err := url.Parse(appEnv("SHIPTRACK_REDIS_URL")); err != nil || r.Scheme != "redis" || r.Hostname() != "redis" {
 		t.Errorf("app SHIPTRACK_REDIS_URL = %q, want redis://redis:6379/0", appEnv("SHIPTRACK_REDIS_URL"))
 	}
-	if _, err := loadConfig("", appEnv); err != nil {
+	if _, err := loadConfig("", func(k string) (string, bool) { return appEnv(k), app.Environment[k] != nil }); err != nil {
 		t.Errorf("the app's compose environment fails the config checks: %v", err)
 	}
 

@@ -21,10 +21,10 @@ import (
 // api.RedisLimits); the queue's client has the default timeouts and
 // retries, and blocking pops.
 func rateLimits(cfg config, log *slog.Logger, reg *metrics.Set) (limits api.Limits, closeLimits func(), err error) {
-	if cfg.RedisURL == "" {
+	if cfg.Redis.URL == "" {
 		return nil, func() {}, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := redis.ParseURL(cfg.Redis.URL)
 	if err != nil {
 		// The parse error can quote the URL, password included.
 		return nil, nil, errors.New("config: redis.url: not a valid Redis URL")
@@ -35,6 +35,6 @@ func rateLimits(cfg config, log *slog.Logger, reg *metrics.Set) (limits api.Limi
 	opts.DialerRetries = 1 // nor 5 dials 100ms apart (go-redis's default)
 	opts.ContextTimeoutEnabled = true
 	rc := redis.NewClient(opts)
-	rl := api.NewRedisLimits(rc, cfg.RedisPrefix, api.RedisLimitsOptions{Logger: log, Metrics: reg, Timeout: timeout})
+	rl := api.NewRedisLimits(rc, cfg.Redis.Prefix, api.RedisLimitsOptions{Logger: log, Metrics: reg, Timeout: timeout})
 	return rl, func() { _ = rc.Close() }, nil
 }

@@ -41,7 +41,7 @@ variables; config.yaml documents each one.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -60,8 +60,9 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-// run is the whole program; ctx is cancelled on SIGINT/SIGTERM.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is the whole program; ctx is cancelled on SIGINT/SIGTERM. lookupEnv
+// is os.LookupEnv: a variable set but empty clears a file's setting.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("shiptrack", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	configPath := fs.String("config", "", "config file (default ./config.yaml when present)")
@@ -84,14 +85,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	path := *configPath
 	if path == "" {
-		path = getenv("SHIPTRACK_CONFIG")
+		path, _ = lookupEnv("SHIPTRACK_CONFIG")
 	}
 	if path == "" {
 		if _, err := os.Stat("config.yaml"); err == nil {
 			path = "config.yaml"
 		}
 	}
-	cfg, err := loadConfig(path, getenv)
+	cfg, err := loadConfig(path, lookupEnv)
 	if err != nil {
 		return err
 	}
@@ -137,11 +138,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		}
 	}
 
-	wp, err := weather.New(weather.Config{
-		Provider: cfg.Weather.Provider, WeatherAPIKey: cfg.Weather.WeatherAPIKey,
-		WeatherAPIURL: cfg.Weather.WeatherAPIURL, OpenMeteoURL: cfg.Weather.OpenMeteoURL,
-		OpenMeteoGeocodingURL: cfg.Weather.OpenMeteoGeocodingURL, Timeout: cfg.Weather.Timeout,
-	}, nil)
+	wp, err := weather.New(cfg.Weather.Config, nil)
 	if err != nil {
 		return fmt.Errorf("config: weather: %w", err)
 	}
@@ -155,9 +152,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	defer closeQueue()
-	if cfg.RedisURL != "" {
+	if cfg.Redis.URL != "" {
 		checks = append(checks, api.Check{Name: "queue", Fn: queue.Ping})
 	}
+	// jobs.Config and api.Config mix dependencies with settings from
+	// several sections (api, http, weather), so those few are named here.
 	refresher, err := jobs.New(jobs.Config{
 		Store: st, Queue: queue, Provider: wp, Logger: log, Interval: cfg.Weather.Interval,
 		Workers: cfg.Weather.Workers, Rate: cfg.Weather.Rate, DailyBudget: cfg.Weather.DailyBudget,
@@ -171,8 +170,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	} else {
 		log.Info("weather provider", "provider", wp.Name(), "interval", cfg.Weather.Interval.String(), "workers", cfg.Weather.Workers)
 	}
-	if cfg.PprofListen != "" {
-		stopPprof, err := servePprof(cfg.PprofListen, log)
+	if cfg.Debug.PprofListen != "" {
+		stopPprof, err := servePprof(cfg.Debug.PprofListen, log)
 		if err != nil {
 			return err
 		}
@@ -265,17 +264,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 // openQueue returns the weather job queue: a Redis list when redis.url is
 // set (shared by replicas), else an in-process queue. closeQueue releases it.
 func openQueue(cfg config, log *slog.Logger) (q jobs.Queue, closeQueue func(), err error) {
-	if cfg.RedisURL == "" {
+	if cfg.Redis.URL == "" {
 		q := jobs.NewMemoryQueue()
 		return q, func() { _ = q.Close() }, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := redis.ParseURL(cfg.Redis.URL)
 	if err != nil {
 		// net/url quotes the whole URL, password included.
-		return nil, nil, fmt.Errorf("config: redis.url: %w", redact.Error(err, redact.Secrets(cfg.RedisURL)...))
+		return nil, nil, fmt.Errorf("config: redis.url: %w", redact.Error(err, redact.Secrets(cfg.Redis.URL)...))
 	}
 	rc := redis.NewClient(opts)
-	rq := jobs.NewRedisQueue(rc, cfg.RedisPrefix, jobs.RedisOptions{Logger: log, HeartbeatTTL: cfg.RedisHeartbeat})
+	rq := jobs.NewRedisQueue(rc, cfg.Redis.Prefix, jobs.RedisOptions{Logger: log, HeartbeatTTL: cfg.Redis.HeartbeatTTL})
 	return rq, func() { _ = rq.Close(); _ = rc.Close() }, nil
 }
 
@@ -411,9 +410,9 @@ func healthcheck(ctx context.Context, cfg config) error {
 // newLogger logs JSON when stderr is not a terminal (a service), text on a
 // terminal (a person).
 func newLogger(cfg config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	text := cfg.LogFormat == "text"
-	if cfg.LogFormat == "auto" {
+	opts := &slog.HandlerOptions{Level: cfg.Log.Level}
+	text := cfg.Log.Format == "text"
+	if cfg.Log.Format == "auto" {
 		if f, ok := w.(*os.File); ok {
 			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 				text = true

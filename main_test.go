@@ -25,8 +25,9 @@ import (
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
 
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+// env is a lookupEnv of exactly the variables in m.
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 func TestConfigFileDocumentsDefaults(t *testing.T) {

@@ -35,6 +35,14 @@ type Check struct {
 	Fn   func(ctx context.Context) error
 }
 
+// Defaults of the http.request_timeout and http.body_limit settings: the
+// only place these values are written. A zero field of Config takes them
+// (library and test use); shiptrack's config starts from them too.
+const (
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultBodyLimit      = "64K"
+)
+
 // Config holds the API's dependencies and settings.
 type Config struct {
 	Shipments Shipments
@@ -48,11 +56,14 @@ type Config struct {
 	// ReadyChecks must all pass for /readyz to answer 200.
 	ReadyChecks []Check
 	// WeatherInterval is the refresh interval; weather older than
-	// weather.StaleAfter(WeatherInterval) is stale.
+	// weather.StaleAfter(WeatherInterval) is stale (default
+	// weather.DefaultInterval).
 	WeatherInterval time.Duration
-	// RequestTimeout bounds each request's work (default 10s).
+	// RequestTimeout bounds each request's work (default
+	// DefaultRequestTimeout).
 	RequestTimeout time.Duration
-	// BodyLimit is the largest accepted request body, e.g. "64K".
+	// BodyLimit is the largest accepted request body, e.g. "64K" (default
+	// DefaultBodyLimit); what Echo's BodyLimit middleware accepts.
 	BodyLimit string
 	// Now returns the current time (tests pin it); default time.Now.
 	Now func() time.Time
@@ -94,13 +105,13 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.WeatherInterval <= 0 {
-		cfg.WeatherInterval = 2 * time.Hour
+		cfg.WeatherInterval = weather.DefaultInterval
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 10 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.BodyLimit == "" {
-		cfg.BodyLimit = "64K"
+		cfg.BodyLimit = DefaultBodyLimit
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -66,17 +66,27 @@ type Recoverer interface {
 }
 
 // Config holds a Refresher's dependencies and settings.
+// Defaults of the settings shiptrack's config exposes (weather.workers,
+// weather.rate, weather.claim_lease; the interval is
+// weather.DefaultInterval): the only place these values are written. A
+// zero field of Config takes them (library and test use).
+const (
+	DefaultWorkers = 4
+	DefaultRate    = 5.0
+	DefaultLease   = 2 * time.Minute
+)
+
 type Config struct {
 	Store    Store
 	Queue    Queue
 	Provider weather.Provider // nil turns fetching off; jobs are then left in the queue
 	Logger   *slog.Logger
 	// Interval is the length of a refresh window: every place is fetched
-	// once per window (default 2h).
+	// once per window (default weather.DefaultInterval).
 	Interval time.Duration
-	// Workers is the number of consuming goroutines (default 4).
+	// Workers is the number of consuming goroutines (default DefaultWorkers).
 	Workers int
-	// Rate caps provider requests per second in this process (default 5).
+	// Rate caps provider requests per second in this process (default DefaultRate).
 	Rate float64
 	// DailyBudget caps provider calls per UTC day across every process
 	// sharing the database; 0 means no cap.
@@ -84,7 +94,7 @@ type Config struct {
 	// Owner names this process in claims; default host-pid-random.
 	Owner string
 	// Lease bounds how long a claim blocks others if its holder dies
-	// (default 2m; must exceed a provider call with its retries).
+	// (default DefaultLease; must exceed a provider call with its retries).
 	Lease time.Duration
 	// SweepEvery is how often the data is checked between windows: newly
 	// imported places and due retries are queued, and a window that should
@@ -174,13 +184,13 @@ func New(cfg Config) (*Refresher, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 2 * time.Hour
+		cfg.Interval = weather.DefaultInterval
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.Rate <= 0 {
-		cfg.Rate = 5
+		cfg.Rate = DefaultRate
 	}
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()
@@ -189,7 +199,7 @@ func New(cfg Config) (*Refresher, error) {
 		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = 2 * time.Minute
+		cfg.Lease = DefaultLease
 	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = min(30*time.Second, cfg.Interval/4)

@@ -45,7 +45,6 @@ type Options struct {
 }
 
 const (
-	defaultTimeout      = 10 * time.Second
 	defaultRetries      = 2
 	defaultMaxBodyBytes = 1 << 20
 	defaultBaseBackoff  = 200 * time.Millisecond
@@ -60,7 +59,7 @@ const (
 // withDefaults fills unset fields.
 func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
-		o.Timeout = defaultTimeout
+		o.Timeout = DefaultTimeout
 	}
 	switch {
 	case o.Retries == 0:

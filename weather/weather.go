@@ -110,23 +110,31 @@ const (
 	ProviderOff        = "off"
 )
 
-// Default endpoints of the providers.
+// Defaults of the weather settings: the only place these values are
+// written. A zero field of Config or Options takes them (library and test
+// use); shiptrack's config starts from them too.
 const (
 	DefaultWeatherAPIURL         = "https://api.weatherapi.com/v1"
 	DefaultOpenMeteoURL          = "https://api.open-meteo.com/v1"
 	DefaultOpenMeteoGeocodingURL = "https://geocoding-api.open-meteo.com/v1"
+	// DefaultTimeout bounds one HTTP attempt.
+	DefaultTimeout = 10 * time.Second
+	// DefaultInterval is the refresh interval (jobs) and the base of
+	// StaleAfter (api) when the caller sets none.
+	DefaultInterval = 2 * time.Hour
 )
 
-// Config selects and configures a provider.
+// Config selects and configures a provider. It is the weather: section of
+// shiptrack's config as is (the tags name the file key and the variable).
 type Config struct {
-	Provider              string // "", "weatherapi", "openmeteo", "off". "" = weatherapi if WeatherAPIKey set, else openmeteo.
-	WeatherAPIKey         string
-	WeatherAPIURL         string        // default "https://api.weatherapi.com/v1"
-	OpenMeteoURL          string        // default "https://api.open-meteo.com/v1"
-	OpenMeteoGeocodingURL string        // default "https://geocoding-api.open-meteo.com/v1"
-	Timeout               time.Duration // per HTTP attempt, default 10s
-	Retries               int           // extra attempts for transient failures, default 2 (0 = default, negative = none)
-	MaxBodyBytes          int64         // default 1 MiB
+	Provider              string        `yaml:"provider" env:"SHIPTRACK_WEATHER_PROVIDER"` // "", "weatherapi", "openmeteo", "off". "" = weatherapi if WeatherAPIKey set, else openmeteo.
+	WeatherAPIKey         string        `yaml:"weatherapi_key" env:"SHIPTRACK_WEATHERAPI_KEY"`
+	WeatherAPIURL         string        `yaml:"weatherapi_url" env:"SHIPTRACK_WEATHERAPI_URL"`                   // default DefaultWeatherAPIURL
+	OpenMeteoURL          string        `yaml:"openmeteo_url" env:"SHIPTRACK_OPENMETEO_URL"`                     // default DefaultOpenMeteoURL
+	OpenMeteoGeocodingURL string        `yaml:"openmeteo_geocoding_url" env:"SHIPTRACK_OPENMETEO_GEOCODING_URL"` // default DefaultOpenMeteoGeocodingURL
+	Timeout               time.Duration `yaml:"timeout" env:"SHIPTRACK_WEATHER_TIMEOUT"`                         // per HTTP attempt, default DefaultTimeout
+	Retries               int           `yaml:"-"`                                                               // extra attempts for transient failures, default 2 (0 = default, negative = none)
+	MaxBodyBytes          int64         `yaml:"-"`                                                               // default 1 MiB
 }
 
 // New returns the configured provider, or (nil, nil) when Provider is "off".
