@@ -35,6 +35,9 @@ const ReadSlotCount = readSlotCount
 // its own temperature.
 func (s *Store) UnsharePlacesForTest(ctx context.Context) error {
 	db := s.db.WithContext(ctx)
+	if err := s.ForgetMigrationsForTest(ctx, migrationPlaces); err != nil {
+		return err
+	}
 	if err := db.Exec("UPDATE locations SET place_key = '', weather_location_id = NULL").Error; err != nil {
 		return err
 	}
@@ -54,3 +57,13 @@ func (s *Store) UnsharePlacesForTest(ctx context.Context) error {
 
 // CreateDatabaseForTest is createDatabase, to race replicas on it.
 var CreateDatabaseForTest = createDatabase
+
+// ForgetMigrationsForTest removes the record of migrations from version
+// on, as if the database were from before them: the next Open runs them.
+func (s *Store) ForgetMigrationsForTest(ctx context.Context, from int64) error {
+	return s.db.WithContext(ctx).Exec("DELETE FROM "+versionTable+" WHERE version_id >= ?", from).Error
+}
+
+// MigrationTrackingNumbers is the version of the tracking-number
+// normalisation.
+const MigrationTrackingNumbers = migrationTrackingNumbers
