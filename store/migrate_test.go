@@ -2,10 +2,14 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
+	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
@@ -182,6 +186,43 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 			t.Cleanup(func() { _ = s.Close() })
 			if v, err := s.AppliedMigrationsForTest(ctx); err != nil || !slices.Equal(v, c.want) {
 				t.Errorf("recorded migrations %v, %v; want %v", v, err, c.want)
+			}
+		})
+	}
+}
+
+// TestGooseReadsTheVersionTable: goose itself (its Provider, as its CLI
+// uses it) finds a migrated database at the newest version with nothing
+// pending, so the version table is really goose's.
+func TestGooseReadsTheVersionTable(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := storetest.Open(t, d)
+			db, err := s.SQL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dialect := goose.DialectSQLite3
+			if d == "postgres" {
+				dialect = goose.DialectPostgres
+			}
+			noop := func() *goose.GoFunc { return &goose.GoFunc{RunTx: func(context.Context, *sql.Tx) error { return nil }} }
+			p, err := goose.NewProvider(dialect, db, os.DirFS("migrations/"+d), goose.WithDisableGlobalRegistry(true),
+				goose.WithGoMigrations(goose.NewGoMigration(3, noop(), nil), goose.NewGoMigration(4, noop(), nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := p.GetDBVersion(ctx); err != nil || v != newestMigration {
+				t.Errorf("goose reads version %d, %v; want %d", v, err, newestMigration)
+			}
+			if pending, err := p.HasPending(ctx); err != nil || pending {
+				t.Errorf("goose finds pending migrations: %v, %v", pending, err)
+			}
+			if n := len(p.ListSources()); n != newestMigration {
+				t.Errorf("goose sees %d migrations, want %d", n, newestMigration)
 			}
 		})
 	}
