@@ -32,6 +32,7 @@ const usage = `shiptrack: shipment tracking API with receiver weather.
 Usage:
   shiptrack [--config PATH] [serve]      run the HTTP API and the weather jobs (default)
   shiptrack [--config PATH] import FILE  import shipments from a CSV file
+  shiptrack [--config PATH] migrate      apply pending schema migrations, print the version
   shiptrack [--config PATH] healthcheck  exit 0 when the local server answers /healthz
   shiptrack --help                       show this help
 
@@ -111,6 +112,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return importFile(ctx, cfg, rest[0], stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
+	case "migrate":
+		if len(rest) > 0 {
+			return usageError{"migrate takes no arguments\n" + usage}
+		}
+		return migrateDB(ctx, cfg, stdout)
 	}
 	return usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
 }

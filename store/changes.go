@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -58,15 +56,12 @@ type Change struct {
 var ErrNoChangeFeed = errors.New("store: database reports no changes")
 
 const (
-	// changeChannel is the PostgreSQL NOTIFY channel the triggers use.
+	// changeChannel is the PostgreSQL NOTIFY channel the triggers
+	// (migrations/postgres/00002_change_feed.sql) use.
 	changeChannel = "shiptrack_changes"
 	// changeFeedApp is the listener connection's application_name, so it
 	// can be told apart in pg_stat_activity.
-	changeFeedApp = "shiptrack-change-feed"
-	// changeTriggersLock is the advisory lock that serializes the trigger
-	// installation between replicas starting at once.
-	changeTriggersLock = 0x5368_6970_4368_6731 // "ShipChg1"
-
+	changeFeedApp        = "shiptrack-change-feed"
 	changeConnectTimeout = 10 * time.Second
 	changeMinBackoff     = 100 * time.Millisecond
 	changeMaxBackoff     = 5 * time.Second
@@ -74,114 +69,6 @@ const (
 	// before it checks that its connection is alive.
 	changeIdleCheck = 30 * time.Second
 )
-
-// changeTriggerSQL installs the triggers that feed WatchChanges, one
-// statement per element. Payloads: "s" for shipments, articles and
-// locations (statement-level: PostgreSQL folds identical notifications of
-// one transaction, so an import of any size sends one), "w:<location id>"
-// for a location's weather.
-//
-// Weather updates notify unless only the columns reads never return
-// changed: claims rewrite claim_owner and claimed_until on every attempt
-// and must stay silent. Listing what to ignore, rather than what to
-// watch, keeps a column later added to the reads from going unreported.
-// A row inserted without a successful fetch reads as no weather.
-var changeTriggerSQL = []string{
-	`CREATE OR REPLACE FUNCTION shiptrack_notify_shipments() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-	PERFORM pg_notify('` + changeChannel + `', 's');
-	RETURN NULL;
-END
-$$`,
-	`CREATE OR REPLACE FUNCTION shiptrack_notify_weather() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-	IF TG_OP = 'INSERT' THEN
-		IF NEW.fetched_at IS NOT NULL THEN
-			PERFORM pg_notify('` + changeChannel + `', 'w:' || NEW.location_id);
-		END IF;
-	ELSIF TG_OP = 'DELETE' THEN
-		PERFORM pg_notify('` + changeChannel + `', 'w:' || OLD.location_id);
-	ELSIF to_jsonb(NEW) - '{claim_owner,claimed_until,next_attempt_at,queued_at,failures}'::text[]
-		IS DISTINCT FROM to_jsonb(OLD) - '{claim_owner,claimed_until,next_attempt_at,queued_at,failures}'::text[] THEN
-		PERFORM pg_notify('` + changeChannel + `', 'w:' || OLD.location_id);
-		IF NEW.location_id IS DISTINCT FROM OLD.location_id THEN
-			PERFORM pg_notify('` + changeChannel + `', 'w:' || NEW.location_id);
-		END IF;
-	END IF;
-	RETURN NULL;
-END
-$$`,
-	`DROP TRIGGER IF EXISTS shiptrack_weather_changes ON weather`,
-	`CREATE TRIGGER shiptrack_weather_changes AFTER INSERT OR UPDATE OR DELETE ON weather
-FOR EACH ROW EXECUTE FUNCTION shiptrack_notify_weather()`,
-	`DROP TRIGGER IF EXISTS shiptrack_weather_truncate ON weather`,
-	`CREATE TRIGGER shiptrack_weather_truncate AFTER TRUNCATE ON weather
-FOR EACH STATEMENT EXECUTE FUNCTION shiptrack_notify_shipments()`,
-	`DROP TRIGGER IF EXISTS shiptrack_changes ON shipments`,
-	`CREATE TRIGGER shiptrack_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON shipments
-FOR EACH STATEMENT EXECUTE FUNCTION shiptrack_notify_shipments()`,
-	`DROP TRIGGER IF EXISTS shiptrack_changes ON articles`,
-	`CREATE TRIGGER shiptrack_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON articles
-FOR EACH STATEMENT EXECUTE FUNCTION shiptrack_notify_shipments()`,
-	`DROP TRIGGER IF EXISTS shiptrack_changes ON locations`,
-	`CREATE TRIGGER shiptrack_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON locations
-FOR EACH STATEMENT EXECUTE FUNCTION shiptrack_notify_shipments()`,
-}
-
-// changeTriggerVersion marks the installed triggers (as a comment on the
-// weather function) so a restart with the same definitions skips the DDL.
-var changeTriggerVersion = func() string {
-	sum := sha256.Sum256([]byte(strings.Join(changeTriggerSQL, ";\n")))
-	return "shiptrack change feed " + hex.EncodeToString(sum[:8])
-}()
-
-// changeTriggersCurrentSQL reports whether every trigger exists and the
-// functions are the ones changeTriggerSQL makes.
-const changeTriggersCurrentSQL = `SELECT coalesce(obj_description(to_regprocedure('shiptrack_notify_weather()'), 'pg_proc'), '') = $1
-	AND (SELECT count(*) FROM pg_trigger t
-		JOIN (VALUES ('weather', 'shiptrack_weather_changes'), ('weather', 'shiptrack_weather_truncate'),
-			('shipments', 'shiptrack_changes'), ('articles', 'shiptrack_changes'), ('locations', 'shiptrack_changes')
-		) AS want(tbl, name) ON t.tgrelid = to_regclass(want.tbl) AND t.tgname = want.name) = 5`
-
-// installChangeTriggers makes the tables notify WatchChanges' listeners
-// (PostgreSQL). It is idempotent and safe when several replicas start at
-// once. When the triggers are already current it changes nothing: DROP
-// TRIGGER takes an ACCESS EXCLUSIVE lock on its table, which would queue
-// every read behind any long transaction on each start.
-func (s *Store) installChangeTriggers(ctx context.Context) (err error) {
-	tx, err := s.sqlDB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: change triggers: %w", wrapUnavailable(err))
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-			err = fmt.Errorf("store: change triggers: %w", wrapUnavailable(err))
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(changeTriggersLock)); err != nil {
-		return err
-	}
-	var current bool
-	if err := tx.QueryRowContext(ctx, changeTriggersCurrentSQL, changeTriggerVersion).Scan(&current); err != nil {
-		return err
-	}
-	if !current {
-		for _, stmt := range changeTriggerSQL {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		// The version is a fixed hex string: safe to inline (COMMENT
-		// takes no parameters).
-		if _, err := tx.ExecContext(ctx, "COMMENT ON FUNCTION shiptrack_notify_weather() IS '"+changeTriggerVersion+"'"); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
 
 // WatchChanges calls fn, from a single goroutine and in commit order, for
 // every committed change, from whichever process made it, until ctx is

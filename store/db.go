@@ -62,9 +62,14 @@ func (s *Store) acquireRead(ctx context.Context) error {
 func (s *Store) releaseRead() { <-s.readSlots }
 
 // Open connects to the database named by url ("sqlite:PATH" or
-// "postgres://...") and migrates the schema. A PostgreSQL database that
-// does not exist is created when the user may (see CreatedDatabase).
-func Open(ctx context.Context, url string) (_ *Store, err error) {
+// "postgres://...") and applies the pending migrations (migrate.go). A
+// PostgreSQL database that does not exist is created when the user may
+// (see CreatedDatabase).
+func Open(ctx context.Context, url string) (*Store, error) { return open(ctx, url, true) }
+
+// open is Open, with the migrations left to the caller when migrate is
+// false.
+func open(ctx context.Context, url string, migrate bool) (_ *Store, err error) {
 	// Drivers quote the URL in their errors, password and all (pgx for a
 	// password= parameter, net/url for a malformed one).
 	defer func() { err = redact.Error(err, redact.Secrets(url)...) }()
@@ -132,9 +137,11 @@ func Open(ctx context.Context, url string) (_ *Store, err error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
-		_ = sqlDB.Close()
-		return nil, err
+	if migrate {
+		if _, err := s.migrate(ctx); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -261,22 +268,6 @@ type windowRow struct {
 }
 
 func (windowRow) TableName() string { return "refresh_windows" }
-
-func (s *Store) migrate(ctx context.Context) error {
-	if err := s.db.WithContext(ctx).AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}, &migrationRow{}); err != nil {
-		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
-	}
-	if err := s.migratePlaces(ctx); err != nil {
-		return fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
-	}
-	if err := s.migrateTrackingNumbers(ctx); err != nil {
-		return fmt.Errorf("store: migrate tracking numbers: %w", wrapUnavailable(err))
-	}
-	if s.driver == "postgres" {
-		return s.installChangeTriggers(ctx)
-	}
-	return nil
-}
 
 // wrapUnavailable marks connection failures with ErrUnavailable so the API
 // can answer 503 instead of 500.

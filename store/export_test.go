@@ -2,7 +2,13 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // InsertRawShipmentForTest writes a shipment row directly, bypassing
@@ -35,6 +41,9 @@ const ReadSlotCount = readSlotCount
 // its own temperature.
 func (s *Store) UnsharePlacesForTest(ctx context.Context) error {
 	db := s.db.WithContext(ctx)
+	if err := s.ForgetMigrationsForTest(ctx, migrationPlaces); err != nil {
+		return err
+	}
 	if err := db.Exec("UPDATE locations SET place_key = '', weather_location_id = NULL").Error; err != nil {
 		return err
 	}
@@ -54,3 +63,120 @@ func (s *Store) UnsharePlacesForTest(ctx context.Context) error {
 
 // CreateDatabaseForTest is createDatabase, to race replicas on it.
 var CreateDatabaseForTest = createDatabase
+
+// ForgetMigrationsForTest removes the record of migrations from version
+// on, as if the database were from before them: the next Open runs them.
+func (s *Store) ForgetMigrationsForTest(ctx context.Context, from int64) error {
+	return s.db.WithContext(ctx).Exec("DELETE FROM "+versionTable+" WHERE version_id >= ?", from).Error
+}
+
+// MigrationTrackingNumbers is the version of the tracking-number
+// normalisation.
+const MigrationTrackingNumbers = migrationTrackingNumbers
+
+// legacyMigrationRow is the marker table of the release before versioned
+// migrations.
+type legacyMigrationRow struct {
+	Name string `gorm:"primaryKey;size:100"`
+}
+
+func (legacyMigrationRow) TableName() string { return "shiptrack_migrations" }
+
+// OpenLegacyForTest opens url as the release before versioned migrations
+// (b3f5ca9) did on an empty database: AutoMigrate of the row types and of
+// its marker table, the mark of the tracking-number normalisation, and on
+// PostgreSQL the change-feed triggers; no goose table. The store it
+// returns works, unmigrated, for filling the database with that release's
+// data.
+func OpenLegacyForTest(ctx context.Context, url string) (*Store, error) {
+	s, err := open(ctx, url, false)
+	if err != nil {
+		return nil, err
+	}
+	db := s.db.WithContext(ctx)
+	if err := db.AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}, &legacyMigrationRow{}); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&legacyMigrationRow{Name: "tracking_numbers_normalised"}).Error; err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if s.driver == "postgres" {
+		b, err := migrationFiles.ReadFile("migrations/postgres/00002_change_feed.sql")
+		if err != nil {
+			return nil, err
+		}
+		_, up, _ := strings.Cut(string(b), "-- +goose Up")
+		up, _, _ = strings.Cut(up, "-- +goose Down")
+		// No arguments: pgx sends it as one simple query, statements and all.
+		if _, err := s.sqlDB.ExecContext(ctx, up); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// SchemaForTest describes the tables of the row types as the database
+// has them, one sorted line per column (type, length, nullability,
+// default, key) and per index (columns, uniqueness). It fails when a
+// field of a row type has no column.
+func (s *Store) SchemaForTest(ctx context.Context) ([]string, error) {
+	db := s.db.WithContext(ctx)
+	m := db.Migrator()
+	var out []string
+	for _, row := range []any{&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}} {
+		stmt := &gorm.Statement{DB: db}
+		if err := stmt.Parse(row); err != nil {
+			return nil, err
+		}
+		table := stmt.Schema.Table
+		for _, f := range stmt.Schema.Fields {
+			if f.DBName != "" && !m.HasColumn(row, f.DBName) {
+				return nil, fmt.Errorf("%s.%s (field %s) has no column", table, f.DBName, f.Name)
+			}
+		}
+		cols, err := m.ColumnTypes(row)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cols {
+			length, _ := c.Length()
+			null, _ := c.Nullable()
+			def, _ := c.DefaultValue()
+			pk, _ := c.PrimaryKey()
+			auto, _ := c.AutoIncrement()
+			out = append(out, fmt.Sprintf("%s.%s %s(%d) null=%v default=%q pk=%v auto=%v",
+				table, c.Name(), c.DatabaseTypeName(), length, null, def, pk, auto))
+		}
+		idx, err := m.GetIndexes(row)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range idx {
+			unique, _ := i.Unique()
+			pk, _ := i.PrimaryKey()
+			out = append(out, fmt.Sprintf("%s index %s %v unique=%v pk=%v", table, i.Name(), i.Columns(), unique, pk))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// SchemaVersionForTest is the newest migration recorded.
+func (s *Store) SchemaVersionForTest(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.WithContext(ctx).Raw("SELECT max(version_id) FROM " + versionTable + " WHERE is_applied").Scan(&v).Error
+	return v, err
+}
+
+// AppliedMigrationsForTest lists goose's records, in order.
+func (s *Store) AppliedMigrationsForTest(ctx context.Context) ([]int64, error) {
+	var v []int64
+	err := s.db.WithContext(ctx).Raw("SELECT version_id FROM " + versionTable + " ORDER BY id").Scan(&v).Error
+	return v, err
+}
+
+// HasTableForTest reports whether the table exists.
+func (s *Store) HasTableForTest(name string) bool { return s.db.Migrator().HasTable(name) }

@@ -1,10 +1,6 @@
 package store
 
-import (
-	"context"
-
-	"gorm.io/gorm"
-)
+import "gorm.io/gorm"
 
 // Weather is kept per place (city and country), not per location (postal
 // code, city and country): the provider is asked about the place, so two
@@ -12,30 +8,21 @@ import (
 // location points at the location whose weather row serves its place, the
 // lowest id with the same place key.
 
-// migratePlaces fills the place key of locations made before weather was
-// shared per place, then links every location to its place's weather row.
-// On a current database it changes nothing.
-func (s *Store) migratePlaces(ctx context.Context) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if s.driver == "postgres" {
-			// Replicas starting at once take turns, in the same order as
-			// the trigger installation: without it, one's row locks here
-			// and another's trigger DDL deadlock.
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(changeTriggersLock)).Error; err != nil {
-				return err
-			}
-		}
-		var rows []locationRow
-		if err := tx.Select("id", "city", "country").Where("place_key = ''").Find(&rows).Error; err != nil {
+// migratePlaces (migration 3) fills the place key of locations made
+// before weather was shared per place, then links every location to its
+// place's weather row. It is Go, not SQL, because the place key folds
+// Unicode (placeKey). On a database already linked it changes nothing.
+func migratePlaces(tx *gorm.DB) error {
+	var rows []locationRow
+	if err := tx.Select("id", "city", "country").Where("place_key = ''").Find(&rows).Error; err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := tx.Model(&locationRow{}).Where("id = ?", r.ID).Update("place_key", r.location().placeKey()).Error; err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if err := tx.Model(&locationRow{}).Where("id = ?", r.ID).Update("place_key", r.location().placeKey()).Error; err != nil {
-				return err
-			}
-		}
-		return linkPlaces(tx)
-	})
+	}
+	return linkPlaces(tx)
 }
 
 // linkPlaces points every location at its place's weather row and drops

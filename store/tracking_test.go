@@ -112,7 +112,7 @@ func TestMigrateTrackingNumbers(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if _, err := db.ExecContext(ctx, "DELETE FROM shiptrack_migrations"); err != nil {
+				if err := s.ForgetMigrationsForTest(ctx, store.MigrationTrackingNumbers); err != nil {
 					t.Fatal(err)
 				}
 				_ = s.Close()

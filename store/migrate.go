@@ -1,0 +1,375 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/gorm"
+)
+
+// The schema is versioned: numbered SQL files per dialect in migrations/,
+// in goose's format (-- +goose Up / Down), and the data migrations that
+// need Go (migrationPlaces, migrationTrackingNumbers) registered by number
+// beside them. What ran is recorded in goose's own version table, through
+// goose's database package, and replicas take turns on goose's PostgreSQL
+// session lock, so the goose CLI can read and run this database too.
+// goose's Provider is not used: its package links text/template, an SQL
+// parser and environment interpolation, 400 KB of a release binary capped
+// at 29.7 MB (TestStaticBinary); migrate below is what this store needs of
+// it. A migration, once released, is never edited: a change is a new,
+// higher number, in both dialects' directories (a file may be a no-op
+// there, as 00002 is on SQLite, so the numbers stay in step).
+
+//go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
+var migrationFiles embed.FS
+
+const (
+	// versionTable is goose's default: the table its CLI also expects.
+	versionTable = "goose_db_version"
+	// migrationBaseline is the schema the release before versioned
+	// migrations made with AutoMigrate: databases it made are recorded at
+	// this version without running it (baseline).
+	migrationBaseline = 1
+	// migrationChangeFeed installs the PostgreSQL change-feed triggers.
+	migrationChangeFeed = 2
+	// migrationPlaces links locations to their place's weather row.
+	migrationPlaces = 3
+	// migrationTrackingNumbers normalises stored tracking numbers.
+	migrationTrackingNumbers = 4
+)
+
+// migration is one numbered step; up runs in its own transaction, in
+// which the step is also recorded.
+type migration struct {
+	version int64
+	name    string
+	up      func(ctx context.Context, tx *sql.Tx) error
+}
+
+// MigrateResult is the schema version before and after Migrate. Before
+// is 0 for an empty database and for one made before versioned
+// migrations, which Baselined then reports.
+type MigrateResult struct {
+	Before, After int64
+	Baselined     bool
+}
+
+// Migrate brings the database at url to the newest schema version, as
+// Open does, and reports the versions. It is for running the migrations
+// ahead of a rolling deploy (`shiptrack migrate`).
+func Migrate(ctx context.Context, url string) (MigrateResult, error) {
+	s, err := open(ctx, url, false)
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	defer s.Close()
+	return s.migrate(ctx)
+}
+
+// migrate applies the pending migrations in order, each in its own
+// transaction with its record. Replicas starting at once take turns on
+// PostgreSQL: migrate holds goose's session advisory lock while it runs,
+// and baseline takes the same lock for its transaction.
+func (s *Store) migrate(ctx context.Context) (res MigrateResult, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("store: migrate: %w", wrapUnavailable(err))
+		}
+	}()
+	if res.Baselined, err = s.baseline(ctx); err != nil {
+		return res, err
+	}
+	all, err := s.migrationList()
+	if err != nil {
+		return res, err
+	}
+	// One connection: the session lock belongs to it, and so do the
+	// migrations' transactions.
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	if s.driver == "postgres" {
+		// A replica that finds the lock taken retries every second for
+		// up to 5 minutes (goose's default: every 5 s).
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return res, err
+		}
+		if err := locker.SessionLock(ctx, conn); err != nil {
+			return res, err
+		}
+		defer func() {
+			if uerr := locker.SessionUnlock(context.WithoutCancel(ctx), conn); uerr != nil && err == nil {
+				err = uerr
+			}
+		}()
+	}
+	applied, err := s.appliedVersions(ctx, conn)
+	if err != nil {
+		return res, err
+	}
+	for v := range applied {
+		res.After = max(res.After, v)
+	}
+	if !res.Baselined {
+		res.Before = res.After
+	}
+	for _, m := range all {
+		if applied[m.version] {
+			continue
+		}
+		if err := inTx(ctx, conn, func(tx *sql.Tx) error {
+			if err := m.up(ctx, tx); err != nil {
+				return err
+			}
+			return recordVersion(ctx, tx, m.version)
+		}); err != nil {
+			return res, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+		res.After = max(res.After, m.version)
+	}
+	return res, s.repairChangeFeed(ctx, conn, all)
+}
+
+// The version table is goose's, made and written as goose's PostgreSQL
+// and SQLite dialects do (goose/v3 internal/dialects), so the goose CLI
+// reads it: one row per applied version, newest id last; version 0 marks
+// the table's creation.
+const (
+	versionTablePostgres = `CREATE TABLE ` + versionTable + ` (
+		id integer PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,
+		version_id bigint NOT NULL,
+		is_applied boolean NOT NULL,
+		tstamp timestamp NOT NULL DEFAULT now()
+	)`
+	versionTableSQLite = `CREATE TABLE ` + versionTable + ` (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		version_id INTEGER NOT NULL,
+		is_applied INTEGER NOT NULL,
+		tstamp TIMESTAMP DEFAULT (datetime('now'))
+	)`
+)
+
+// createVersionTable makes goose's table with its version 0.
+func (s *Store) createVersionTable(ctx context.Context, tx *sql.Tx) error {
+	q := versionTablePostgres
+	if s.driver == "sqlite" {
+		q = versionTableSQLite
+	}
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("create %s: %w", versionTable, err)
+	}
+	return recordVersion(ctx, tx, 0)
+}
+
+// recordVersion records version as applied.
+func recordVersion(ctx context.Context, tx *sql.Tx, version int64) error {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+versionTable+" (version_id, is_applied) VALUES ($1, $2)", version, true); err != nil {
+		return fmt.Errorf("record version %d: %w", version, err)
+	}
+	return nil
+}
+
+// appliedVersions reads goose's version table, making it on an empty
+// database. A version's newest row says whether it is applied now (goose
+// down records a row with is_applied false).
+func (s *Store) appliedVersions(ctx context.Context, conn *sql.Conn) (map[int64]bool, error) {
+	q := "SELECT to_regclass($1) IS NOT NULL"
+	if s.driver == "sqlite" {
+		q = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)"
+	}
+	var exists bool
+	if err := conn.QueryRowContext(ctx, q, versionTable).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		if err := inTx(ctx, conn, func(tx *sql.Tx) error { return s.createVersionTable(ctx, tx) }); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT version_id, is_applied FROM "+versionTable+" ORDER BY id DESC")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	applied := map[int64]bool{}
+	seen := map[int64]bool{}
+	for rows.Next() {
+		var (
+			v  int64
+			on bool
+		)
+		if err := rows.Scan(&v, &on); err != nil {
+			return nil, err
+		}
+		if !seen[v] {
+			seen[v] = true
+			if on {
+				applied[v] = true
+			}
+		}
+	}
+	return applied, rows.Err()
+}
+
+// inTx runs fn in a transaction on conn, committing when it succeeds.
+func inTx(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// migrationList is every migration of this store's dialect, in order: the
+// SQL files' Up sections and the Go data migrations.
+func (s *Store) migrationList() ([]migration, error) {
+	dir := "migrations/" + s.driver
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		return nil, err
+	}
+	all := []migration{
+		{migrationPlaces, "places (Go)", s.txFunc(migratePlaces)},
+		{migrationTrackingNumbers, "tracking numbers (Go)", s.txFunc(migrateTrackingNumbers)},
+	}
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("migration %s: the name does not start with a number and _", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		_, up, ok := strings.Cut(string(b), "-- +goose Up")
+		if !ok {
+			return nil, fmt.Errorf("migration %s: no -- +goose Up", e.Name())
+		}
+		up, _, _ = strings.Cut(up, "-- +goose Down")
+		// Sent whole: without arguments both drivers run every statement
+		// of it (pgx as one simple query), so function bodies need no
+		// splitting; goose's StatementBegin/End marks are comments here.
+		all = append(all, migration{v, e.Name(), func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, up)
+			return err
+		}})
+	}
+	slices.SortFunc(all, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
+	for i := 1; i < len(all); i++ {
+		if all[i].version == all[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have one number", all[i-1].name, all[i].name)
+		}
+	}
+	return all, nil
+}
+
+// changeFeedIntactSQL reports whether both trigger functions and all five
+// triggers of migration 2 exist.
+// changeFeedIntactSQL reports whether both trigger functions and all five
+// triggers of migration 2 exist.
+const changeFeedIntactSQL = `SELECT to_regprocedure('shiptrack_notify_weather()') IS NOT NULL
+	AND to_regprocedure('shiptrack_notify_shipments()') IS NOT NULL
+	AND (SELECT count(*) FROM pg_trigger t
+		JOIN (VALUES ('weather', 'shiptrack_weather_changes'), ('weather', 'shiptrack_weather_truncate'),
+			('shipments', 'shiptrack_changes'), ('articles', 'shiptrack_changes'), ('locations', 'shiptrack_changes')
+		) AS want(tbl, name) ON t.tgrelid = to_regclass(want.tbl) AND t.tgname = want.name) = 5`
+
+// repairChangeFeed runs migration 2 again, unrecorded and still under the
+// lock, when a trigger of the change feed is missing (dropped by hand, or
+// lost in a partial restore): without it the read cache would serve stale
+// answers for ever. It checks first and changes nothing when the feed is
+// intact: DROP TRIGGER takes an ACCESS EXCLUSIVE lock on its table, which
+// would queue every read behind any long transaction on each start.
+func (s *Store) repairChangeFeed(ctx context.Context, conn *sql.Conn, all []migration) error {
+	if s.driver != "postgres" {
+		return nil
+	}
+	var intact bool
+	if err := conn.QueryRowContext(ctx, changeFeedIntactSQL).Scan(&intact); err != nil || intact {
+		return err
+	}
+	for _, m := range all {
+		if m.version == migrationChangeFeed {
+			if err := inTx(ctx, conn, func(tx *sql.Tx) error { return m.up(ctx, tx) }); err != nil {
+				return fmt.Errorf("repair change feed: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// txFunc runs fn on goose's migration transaction through GORM, so data
+// migrations use the row types like the rest of the store.
+func (s *Store) txFunc(fn func(tx *gorm.DB) error) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, sqlTx *sql.Tx) error {
+		tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
+		tx.Statement.ConnPool = sqlTx
+		return fn(tx)
+	}
+}
+
+// baseline records version 1 in a database made by the release before
+// versioned migrations (it has the tables but no version table), so the
+// later migrations run on it and 00001 does not. AutoMigrate first adds
+// what a database from an older release still lacks, exactly as that
+// release's own start-up would have; a database from the last one has
+// everything and is left as it is. This is the only AutoMigrate left, and
+// it runs once per such database.
+func (s *Store) baseline(ctx context.Context) (baselined bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var legacy bool
+		if s.driver == "postgres" {
+			// goose's own lock: no replica migrates while this runs. One
+			// statement, so a replica migrating an empty database cannot
+			// be seen half done (its version table is made first).
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", lock.DefaultLockID).Error; err != nil {
+				return err
+			}
+			if err := tx.Raw("SELECT to_regclass(?) IS NULL AND to_regclass('shipments') IS NOT NULL", versionTable).Scan(&legacy).Error; err != nil {
+				return err
+			}
+		} else if err := tx.Raw(`SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)
+			AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shipments')`, versionTable).Scan(&legacy).Error; err != nil {
+			return err
+		}
+		if !legacy {
+			return nil
+		}
+		if err := tx.AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}); err != nil {
+			return err
+		}
+		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return errors.New("baseline: not in a transaction")
+		}
+		if err := s.createVersionTable(ctx, sqlTx); err != nil {
+			return err
+		}
+		if err := recordVersion(ctx, sqlTx, migrationBaseline); err != nil {
+			return err
+		}
+		baselined = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("baseline: %w", err)
+	}
+	return baselined, nil
+}
