@@ -166,9 +166,11 @@ func (s *Store) SchemaForTest(ctx context.Context) ([]string, error) {
 
 // SchemaVersionForTest is the newest migration recorded.
 func (s *Store) SchemaVersionForTest(ctx context.Context) (int64, error) {
-	var v int64
-	err := s.db.WithContext(ctx).Raw("SELECT max(version_id) FROM " + versionTable + " WHERE is_applied").Scan(&v).Error
-	return v, err
+	p, err := s.migrations()
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
 }
 
 // AppliedMigrationsForTest lists goose's records, in order.

@@ -1,33 +1,26 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strconv"
-	"strings"
 
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/gorm"
 )
 
-// The schema is versioned: numbered SQL files per dialect in migrations/,
-// in goose's format (-- +goose Up / Down), and the data migrations that
-// need Go (migrationPlaces, migrationTrackingNumbers) registered by number
-// beside them. What ran is recorded in goose's own version table, through
-// goose's database package, and replicas take turns on goose's PostgreSQL
-// session lock, so the goose CLI can read and run this database too.
-// goose's Provider is not used: its package links text/template, an SQL
-// parser and environment interpolation, 400 KB of a release binary capped
-// at 29.7 MB (TestStaticBinary); migrate below is what this store needs of
-// it. A migration, once released, is never edited: a change is a new,
-// higher number, in both dialects' directories (a file may be a no-op
-// there, as 00002 is on SQLite, so the numbers stay in step).
+// The schema is versioned by goose: numbered SQL files per dialect in
+// migrations/, and the data migrations that need Go (migrationPlaces,
+// migrationTrackingNumbers) registered by number beside them. goose
+// records what ran in its own table (versionTable). A migration, once
+// released, is never edited: a change is a new, higher number, in both
+// dialects' directories (a file may be a no-op there, as 00002 is on
+// SQLite, so the numbers stay in step).
 
 //go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
 var migrationFiles embed.FS
@@ -39,21 +32,11 @@ const (
 	// migrations made with AutoMigrate: databases it made are recorded at
 	// this version without running it (baseline).
 	migrationBaseline = 1
-	// migrationChangeFeed installs the PostgreSQL change-feed triggers.
-	migrationChangeFeed = 2
 	// migrationPlaces links locations to their place's weather row.
 	migrationPlaces = 3
 	// migrationTrackingNumbers normalises stored tracking numbers.
 	migrationTrackingNumbers = 4
 )
-
-// migration is one numbered step; up runs in its own transaction, in
-// which the step is also recorded.
-type migration struct {
-	version int64
-	name    string
-	up      func(ctx context.Context, tx *sql.Tx) error
-}
 
 // MigrateResult is the schema version before and after Migrate. Before
 // is 0 for an empty database and for one made before versioned
@@ -75,10 +58,9 @@ func Migrate(ctx context.Context, url string) (MigrateResult, error) {
 	return s.migrate(ctx)
 }
 
-// migrate applies the pending migrations in order, each in its own
-// transaction with its record. Replicas starting at once take turns on
-// PostgreSQL: migrate holds goose's session advisory lock while it runs,
-// and baseline takes the same lock for its transaction.
+// migrate applies the pending migrations. Replicas starting at once take
+// turns on PostgreSQL: goose holds a session advisory lock while it
+// migrates, and baseline takes the same lock for its transaction.
 func (s *Store) migrate(ctx context.Context) (res MigrateResult, err error) {
 	defer func() {
 		if err != nil {
@@ -88,200 +70,28 @@ func (s *Store) migrate(ctx context.Context) (res MigrateResult, err error) {
 	if res.Baselined, err = s.baseline(ctx); err != nil {
 		return res, err
 	}
-	all, err := s.migrationList()
+	p, err := s.migrations()
 	if err != nil {
 		return res, err
-	}
-	// One connection: the session lock belongs to it, and so do the
-	// migrations' transactions.
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer conn.Close()
-	if s.driver == "postgres" {
-		// A replica that finds the lock taken retries every second for
-		// up to 5 minutes (goose's default: every 5 s).
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-		if err != nil {
-			return res, err
-		}
-		if err := locker.SessionLock(ctx, conn); err != nil {
-			return res, err
-		}
-		defer func() {
-			if uerr := locker.SessionUnlock(context.WithoutCancel(ctx), conn); uerr != nil && err == nil {
-				err = uerr
-			}
-		}()
-	}
-	applied, err := s.appliedVersions(ctx, conn)
-	if err != nil {
-		return res, err
-	}
-	for v := range applied {
-		res.After = max(res.After, v)
 	}
 	if !res.Baselined {
-		res.Before = res.After
-	}
-	for _, m := range all {
-		if applied[m.version] {
-			continue
+		// Creates goose's table on an empty database (version 0).
+		if res.Before, err = p.GetDBVersion(ctx); err != nil {
+			return res, err
 		}
-		if err := inTx(ctx, conn, func(tx *sql.Tx) error {
-			if err := m.up(ctx, tx); err != nil {
-				return err
-			}
-			return recordVersion(ctx, tx, m.version)
-		}); err != nil {
-			return res, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
-		}
-		res.After = max(res.After, m.version)
 	}
-	return res, s.repairChangeFeed(ctx, conn, all)
+	if _, err := p.Up(ctx); err != nil {
+		return res, err
+	}
+	if res.After, err = p.GetDBVersion(ctx); err != nil {
+		return res, err
+	}
+	return res, s.repairChangeFeed(ctx)
 }
 
-// The version table is goose's, made and written as goose's PostgreSQL
-// and SQLite dialects do (goose/v3 internal/dialects), so the goose CLI
-// reads it: one row per applied version, newest id last; version 0 marks
-// the table's creation.
-const (
-	versionTablePostgres = `CREATE TABLE ` + versionTable + ` (
-		id integer PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,
-		version_id bigint NOT NULL,
-		is_applied boolean NOT NULL,
-		tstamp timestamp NOT NULL DEFAULT now()
-	)`
-	versionTableSQLite = `CREATE TABLE ` + versionTable + ` (
-		id INTEGER PRIMARY KEY AUTOINCREMENT,
-		version_id INTEGER NOT NULL,
-		is_applied INTEGER NOT NULL,
-		tstamp TIMESTAMP DEFAULT (datetime('now'))
-	)`
-)
+// migrationChangeFeed installs the PostgreSQL change-feed triggers.
+const migrationChangeFeed = 2
 
-// createVersionTable makes goose's table with its version 0.
-func (s *Store) createVersionTable(ctx context.Context, tx *sql.Tx) error {
-	q := versionTablePostgres
-	if s.driver == "sqlite" {
-		q = versionTableSQLite
-	}
-	if _, err := tx.ExecContext(ctx, q); err != nil {
-		return fmt.Errorf("create %s: %w", versionTable, err)
-	}
-	return recordVersion(ctx, tx, 0)
-}
-
-// recordVersion records version as applied.
-func recordVersion(ctx context.Context, tx *sql.Tx, version int64) error {
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+versionTable+" (version_id, is_applied) VALUES ($1, $2)", version, true); err != nil {
-		return fmt.Errorf("record version %d: %w", version, err)
-	}
-	return nil
-}
-
-// appliedVersions reads goose's version table, making it on an empty
-// database. A version's newest row says whether it is applied now (goose
-// down records a row with is_applied false).
-func (s *Store) appliedVersions(ctx context.Context, conn *sql.Conn) (map[int64]bool, error) {
-	q := "SELECT to_regclass($1) IS NOT NULL"
-	if s.driver == "sqlite" {
-		q = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)"
-	}
-	var exists bool
-	if err := conn.QueryRowContext(ctx, q, versionTable).Scan(&exists); err != nil {
-		return nil, err
-	}
-	if !exists {
-		if err := inTx(ctx, conn, func(tx *sql.Tx) error { return s.createVersionTable(ctx, tx) }); err != nil {
-			return nil, err
-		}
-	}
-	rows, err := conn.QueryContext(ctx, "SELECT version_id, is_applied FROM "+versionTable+" ORDER BY id DESC")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	applied := map[int64]bool{}
-	seen := map[int64]bool{}
-	for rows.Next() {
-		var (
-			v  int64
-			on bool
-		)
-		if err := rows.Scan(&v, &on); err != nil {
-			return nil, err
-		}
-		if !seen[v] {
-			seen[v] = true
-			if on {
-				applied[v] = true
-			}
-		}
-	}
-	return applied, rows.Err()
-}
-
-// inTx runs fn in a transaction on conn, committing when it succeeds.
-func inTx(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-// migrationList is every migration of this store's dialect, in order: the
-// SQL files' Up sections and the Go data migrations.
-func (s *Store) migrationList() ([]migration, error) {
-	dir := "migrations/" + s.driver
-	entries, err := fs.ReadDir(migrationFiles, dir)
-	if err != nil {
-		return nil, err
-	}
-	all := []migration{
-		{migrationPlaces, "places (Go)", s.txFunc(migratePlaces)},
-		{migrationTrackingNumbers, "tracking numbers (Go)", s.txFunc(migrateTrackingNumbers)},
-	}
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: the name does not start with a number and _", e.Name())
-		}
-		b, err := migrationFiles.ReadFile(dir + "/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		_, up, ok := strings.Cut(string(b), "-- +goose Up")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: no -- +goose Up", e.Name())
-		}
-		up, _, _ = strings.Cut(up, "-- +goose Down")
-		// Sent whole: without arguments both drivers run every statement
-		// of it (pgx as one simple query), so function bodies need no
-		// splitting; goose's StatementBegin/End marks are comments here.
-		all = append(all, migration{v, e.Name(), func(ctx context.Context, tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, up)
-			return err
-		}})
-	}
-	slices.SortFunc(all, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i := 1; i < len(all); i++ {
-		if all[i].version == all[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have one number", all[i-1].name, all[i].name)
-		}
-	}
-	return all, nil
-}
-
-// changeFeedIntactSQL reports whether both trigger functions and all five
-// triggers of migration 2 exist.
 // changeFeedIntactSQL reports whether both trigger functions and all five
 // triggers of migration 2 exist.
 const changeFeedIntactSQL = `SELECT to_regprocedure('shiptrack_notify_weather()') IS NOT NULL
@@ -291,28 +101,69 @@ const changeFeedIntactSQL = `SELECT to_regprocedure('shiptrack_notify_weather()'
 			('shipments', 'shiptrack_changes'), ('articles', 'shiptrack_changes'), ('locations', 'shiptrack_changes')
 		) AS want(tbl, name) ON t.tgrelid = to_regclass(want.tbl) AND t.tgname = want.name) = 5`
 
-// repairChangeFeed runs migration 2 again, unrecorded and still under the
-// lock, when a trigger of the change feed is missing (dropped by hand, or
-// lost in a partial restore): without it the read cache would serve stale
-// answers for ever. It checks first and changes nothing when the feed is
-// intact: DROP TRIGGER takes an ACCESS EXCLUSIVE lock on its table, which
-// would queue every read behind any long transaction on each start.
-func (s *Store) repairChangeFeed(ctx context.Context, conn *sql.Conn, all []migration) error {
+// repairChangeFeed runs migration 2 again, unrecorded, when a trigger of
+// the change feed is missing (dropped by hand, or lost in a partial
+// restore): without it the read cache would serve stale answers for ever.
+// It checks first and changes nothing when the feed is intact: DROP
+// TRIGGER takes an ACCESS EXCLUSIVE lock on its table, which would queue
+// every read behind any long transaction on each start.
+func (s *Store) repairChangeFeed(ctx context.Context) error {
 	if s.driver != "postgres" {
 		return nil
 	}
 	var intact bool
-	if err := conn.QueryRowContext(ctx, changeFeedIntactSQL).Scan(&intact); err != nil || intact {
+	if err := s.db.WithContext(ctx).Raw(changeFeedIntactSQL).Scan(&intact).Error; err != nil || intact {
 		return err
 	}
-	for _, m := range all {
-		if m.version == migrationChangeFeed {
-			if err := inTx(ctx, conn, func(tx *sql.Tx) error { return m.up(ctx, tx) }); err != nil {
-				return fmt.Errorf("repair change feed: %w", err)
-			}
-		}
+	dir, err := fs.Sub(migrationFiles, "migrations/postgres")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(database.DialectPostgres, s.sqlDB, dir,
+		goose.WithDisableGlobalRegistry(true), goose.WithDisableVersioning(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return err
+	}
+	if _, err := p.ApplyVersion(ctx, migrationChangeFeed, true); err != nil {
+		return fmt.Errorf("repair change feed: %w", err)
 	}
 	return nil
+}
+
+// migrations is the goose provider for this store's dialect.
+func (s *Store) migrations() (*goose.Provider, error) {
+	dir, err := fs.Sub(migrationFiles, "migrations/"+s.driver)
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(
+			goose.NewGoMigration(migrationPlaces, &goose.GoFunc{RunTx: s.txFunc(migratePlaces)}, nil),
+			goose.NewGoMigration(migrationTrackingNumbers, &goose.GoFunc{RunTx: s.txFunc(migrateTrackingNumbers)}, nil),
+		),
+	}
+	if s.driver == "postgres" {
+		// A replica that finds the lock taken retries every second for
+		// up to 5 minutes (goose's default: every 5 s).
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(s.dialect(), s.sqlDB, dir, opts...)
+}
+
+func (s *Store) dialect() database.Dialect {
+	if s.driver == "postgres" {
+		return database.DialectPostgres
+	}
+	return database.DialectSQLite3
 }
 
 // txFunc runs fn on goose's migration transaction through GORM, so data
@@ -359,11 +210,17 @@ func (s *Store) baseline(ctx context.Context) (baselined bool, err error) {
 		if !ok {
 			return errors.New("baseline: not in a transaction")
 		}
-		if err := s.createVersionTable(ctx, sqlTx); err != nil {
+		vs, err := database.NewStore(s.dialect(), versionTable)
+		if err != nil {
 			return err
 		}
-		if err := recordVersion(ctx, sqlTx, migrationBaseline); err != nil {
+		if err := vs.CreateVersionTable(ctx, sqlTx); err != nil {
 			return err
+		}
+		for _, v := range []int64{0, migrationBaseline} {
+			if err := vs.Insert(ctx, sqlTx, database.InsertRequest{Version: v}); err != nil {
+				return err
+			}
 		}
 		baselined = true
 		return nil
