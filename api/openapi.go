@@ -43,12 +43,6 @@ var docsCSP = "default-src 'none'; " +
 // through it.
 func OpenAPI() []byte { return bytes.Clone(openAPIDoc) }
 
-// registerDocs adds GET /openapi.json and GET /docs.
-func (s *Server) registerDocs() {
-	s.e.GET("/openapi.json", serveOpenAPI)
-	s.e.GET("/docs", serveDocs)
-}
-
 // serveOpenAPI sends the document as application/json rather than the
 // registered application/vnd.oai.openapi+json: browsers' JSON viewers,
 // fetch().json(), curl | jq and code generators all recognise plain JSON,
