@@ -28,7 +28,7 @@ type readCache struct {
 
 // read is one read through the cache: hit is the cached answer, or v is
 // what the store returned and slot, when not nil, is where its rendering
-// is kept (cacheEntry.body; Server.answer puts it).
+// is kept (readCache.keep).
 type read[T any] struct {
 	hit  *cacheEntry
 	v    T
@@ -88,6 +88,16 @@ func (r *readCache) List(ctx context.Context, fresh bool, path string, p store.L
 		out.slot = r.entry(string(key), token, now, page.Shipments...)
 	}
 	return out, nil
+}
+
+// keep puts body, the rendering of the read that handed out slot, in the
+// cache; a nil slot is not cacheable.
+func (r *readCache) keep(slot *cacheEntry, body []byte) {
+	if slot == nil {
+		return
+	}
+	slot.body = body
+	r.cache.put(slot)
 }
 
 // lookup returns the cache's answer for key, unless the request wants a

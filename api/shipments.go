@@ -93,20 +93,17 @@ func sendCached(c echo.Context, e *cacheEntry) error {
 	return c.JSONBlob(http.StatusOK, e.body)
 }
 
-// answer sends out as JSON, and keeps the rendered bytes in the cache as
-// entry when entry is not nil.
+// answer sends out as JSON, and keeps the rendered bytes in the read
+// cache as entry, the slot of the read (nil = not cacheable).
 func (s *Server) answer(c echo.Context, out any, entry *cacheEntry) error {
-	if _, pretty := c.QueryParams()["pretty"]; pretty {
+	if hasQueryParam(c, "pretty") {
 		return c.JSON(http.StatusOK, out)
 	}
 	body, err := marshalJSON(out)
 	if err != nil {
 		return err
 	}
-	if entry != nil {
-		entry.body = body
-		s.cfg.Cache.put(entry)
-	}
+	s.reads.keep(entry, body)
 	return c.JSONBlob(http.StatusOK, body)
 }
 
@@ -115,7 +112,7 @@ func (s *Server) answer(c echo.Context, out any, entry *cacheEntry) error {
 // ?pretty, which the cache does not hold. A fresh answer still refills the
 // cache.
 func wantsFresh(c echo.Context) bool {
-	if _, pretty := c.QueryParams()["pretty"]; pretty {
+	if hasQueryParam(c, "pretty") {
 		return true
 	}
 	for _, v := range c.Request().Header.Values("Cache-Control") {
@@ -127,6 +124,17 @@ func wantsFresh(c echo.Context) bool {
 		}
 	}
 	return false
+}
+
+// hasQueryParam reports whether the query names name. A request without a
+// query (most lookups) is answered without parsing one, which would
+// allocate its map.
+func hasQueryParam(c echo.Context, name string) bool {
+	if c.Request().URL.RawQuery == "" {
+		return false
+	}
+	_, ok := c.QueryParams()[name]
+	return ok
 }
 
 // marshalJSON renders v as Echo's c.JSON does (HTML-safe, trailing
