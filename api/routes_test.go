@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -211,5 +212,65 @@ func TestLazyDeadline(t *testing.T) {
 				t.Errorf("Err() = %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// waitingShipments answers every lookup with one shipment, waiting on the
+// context's Done as a database driver does.
+type waitingShipments struct{ reads *int }
+
+func (w waitingShipments) Get(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+	*w.reads++
+	select {
+	case <-ctx.Done():
+		return store.Shipment{}, ctx.Err()
+	default:
+	}
+	return store.Shipment{Carrier: carrier, TrackingNumber: tn, Status: "in-transit"}, nil
+}
+
+func (w waitingShipments) List(ctx context.Context, _ store.ListParams) (store.Page, error) {
+	*w.reads++
+	return store.Page{}, errors.New("no listing in this test")
+}
+
+// TestCacheHitStartsNoTimer: a lookup answered from the read cache reads
+// nothing and starts no deadline timer; the read that filled it did.
+func TestCacheHitStartsNoTimer(t *testing.T) {
+	t.Parallel()
+	reads := 0
+	cache := NewCache(1 << 20)
+	cache.Apply(store.Change{Kind: store.ChangeListening})
+	s := New(Config{Shipments: waitingShipments{&reads}, Cache: cache})
+	var last *lazyDeadline
+	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			last, _ = c.Request().Context().(*lazyDeadline)
+			return next(c)
+		}
+	})
+	tests := []struct {
+		name      string
+		wantReads int
+		wantTimer bool
+	}{
+		{name: "miss", wantReads: 1, wantTimer: true},
+		{name: "hit", wantReads: 1, wantTimer: false},
+	}
+	for _, tt := range tests { // in order: the miss fills the cache
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/shipment/DHL/TN1", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tt.name, rec.Code, rec.Body)
+		}
+		if last == nil {
+			t.Fatalf("%s: the request's context is not the deadline's", tt.name)
+		}
+		if reads != tt.wantReads {
+			t.Errorf("%s: %d store reads, want %d", tt.name, reads, tt.wantReads)
+		}
+		if got := last.started.Load(); got != tt.wantTimer {
+			t.Errorf("%s: deadline timer started = %v, want %v", tt.name, got, tt.wantTimer)
+		}
 	}
 }
