@@ -327,24 +327,7 @@ func startCache(ctx context.Context, st *store.Store, mb int, log *slog.Logger) 
 		return nil, func() {}
 	}
 	cache = api.NewCache(int64(mb) << 20)
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		err := st.WatchChanges(ctx, func(ch store.Change) {
-			switch ch.Kind {
-			case store.ChangeListening:
-				log.Info("change feed listening: read cache on", "cache_mb", mb)
-			case store.ChangeLost:
-				log.Warn("change feed lost: read cache off until it reconnects")
-			}
-			cache.Apply(ch)
-		})
-		if err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("change feed stopped: read cache off", "error", err)
-		}
-	}()
-	return cache, func() { cancel(); <-done }
+	return cache, cache.Follow(ctx, st.WatchChanges, log)
 }
 
 // servePprof serves net/http/pprof on its own listener (never on the

@@ -95,6 +95,7 @@ type Server struct {
 	cfg         Config
 	staleAfter  time.Duration
 	e           *echo.Echo
+	reads       *readCache // cfg.Shipments, through cfg.Cache
 	tokenHashes [][32]byte
 	tokenFails  RateLimiter // nil = failed token attempts are not limited
 }
@@ -120,6 +121,7 @@ func New(cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens), staleAfter: weather.StaleAfter(cfg.WeatherInterval)}
+	s.reads = &readCache{next: cfg.Shipments, cache: cfg.Cache, staleAfter: s.staleAfter, now: cfg.Now}
 	// Without a trusted proxy, X-Forwarded-For is the client's own claim:
 	// rate limits must key on the connection's address.
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -131,7 +133,6 @@ func New(cfg Config) *Server {
 	e.Use(middleware.RequestID())
 	if cfg.Metrics != nil {
 		e.Use(newHTTPMetrics(cfg.Metrics).middleware)
-		e.GET("/metrics", metricsHandler(cfg.Metrics))
 		if cfg.Cache != nil {
 			cfg.Cache.register(cfg.Metrics)
 		}
@@ -145,51 +146,13 @@ func New(cfg Config) *Server {
 		},
 	}))
 	e.Use(bodyLimit(cfg.BodyLimit))
-	// The shipment routes answer most requests from the read cache, with no
-	// I/O; they set the deadline on their database reads themselves
-	// (Server.deadline), which saves a timer and a context per cache hit.
-	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
-		Timeout: cfg.RequestTimeout,
-		Skipper: func(c echo.Context) bool { return selfTimed[c.Path()] },
-	}))
-
-	limit := s.lookupLimiter()
-	s.tokenFails = s.tokenFailLimiter() // one count for both list routes
-	for _, p := range shipmentRoutes {
-		e.GET(p, s.listShipments, s.requireToken)
-		e.POST(p, s.lookupShipment, limit)
-	}
-	e.GET(shipmentRoute, s.getShipment, limit)
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	if cfg.Weather != nil {
-		e.GET("/weather/status", s.weatherStatus)
-	}
-	s.registerDocs()
-	s.registerWeb()
+	e.Use(withDeadline(cfg.RequestTimeout))
+	s.routes()
 	return s
-}
-
-// The routes whose handlers set their own deadline (Server.deadline).
-var (
-	shipmentRoutes = []string{"/shipment", "/shipment/"}
-	shipmentRoute  = "/shipment/:carrier/:tracking_number"
-	selfTimed      = map[string]bool{shipmentRoutes[0]: true, shipmentRoutes[1]: true, shipmentRoute: true}
-)
-
-// deadline is the request's context bounded by the request timeout, for
-// the handlers that ContextTimeout skips: only their database reads pay
-// for it.
-func (s *Server) deadline(c echo.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 }
 
 // ServeHTTP makes the API an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
-
-// Echo exposes the router so other packages can add routes (the weather
-// status, metrics, docs).
-func (s *Server) Echo() *echo.Echo { return s.e }
 
 func (s *Server) requestLog() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{

@@ -122,6 +122,24 @@ func (c *Cache) get(key string, now time.Time) (*cacheEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, found := c.items[key]
+	return c.hitLocked(el, found, now)
+}
+
+// getBytes is get for a key built in a buffer: looking it up allocates no
+// string, which a cache hit would otherwise pay for.
+func (c *Cache) getBytes(key []byte, now time.Time) (*cacheEntry, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, found := c.items[string(key)]
+	return c.hitLocked(el, found, now)
+}
+
+// hitLocked returns the entry of el, found by a lookup, if it is still
+// valid; it counts the hit or miss.
+func (c *Cache) hitLocked(el *list.Element, found bool, now time.Time) (*cacheEntry, bool) {
 	if !found || !c.on {
 		c.misses.Add(1)
 		return nil, false

@@ -36,6 +36,16 @@ type docsUI struct {
 	pageETag string
 }
 
+// mustLoadDocsUI loads the compiled-in viewer; failing to read it is a
+// build bug, not a runtime condition.
+func mustLoadDocsUI() *docsUI {
+	ui, err := loadDocsUI(rapidocGz, docsPage)
+	if err != nil {
+		panic("api: embedded docs viewer: " + err.Error())
+	}
+	return ui
+}
+
 // loadDocsUI decompresses the script once, so a damaged .gz fails at
 // start-up rather than halfway through a response, and to know its hash
 // and length.

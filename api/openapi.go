@@ -42,18 +42,6 @@ const docsCSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline
 // through it.
 func OpenAPI() []byte { return bytes.Clone(openAPIDoc) }
 
-// registerDocs adds GET /openapi.json, GET /docs and the viewer's script.
-func (s *Server) registerDocs() {
-	ui, err := loadDocsUI(rapidocGz, docsPage)
-	if err != nil {
-		// The files are compiled in; failing to read them is a build bug.
-		panic("api: embedded docs viewer: " + err.Error())
-	}
-	s.e.GET("/openapi.json", serveOpenAPI)
-	s.e.GET("/docs", ui.servePage)
-	s.e.GET(docsScriptPath, ui.serveScript)
-}
-
 // serveOpenAPI sends the document as application/json rather than the
 // registered application/vnd.oai.openapi+json: browsers' JSON viewers,
 // fetch().json(), curl | jq and code generators all recognise plain JSON,

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,108 +25,86 @@ const (
 // listShipments serves GET /shipment/: one keyset-paginated page, with a
 // Link header to the next page when more remain.
 func (s *Server) listShipments(c echo.Context) error {
-	q := c.QueryParams()
+	p, err := parseListParams(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	path := c.Request().URL.Path
+	r, err := s.reads.List(c.Request().Context(), wantsFresh(c), path, p)
+	if err != nil {
+		return err
+	}
+	if r.hit != nil {
+		return sendCached(c, r.hit)
+	}
+	out := make([]ShipmentJSON, len(r.v.Shipments))
+	for i, sh := range r.v.Shipments {
+		out[i] = toJSON(sh, r.now, s.staleAfter)
+	}
+	if link := nextLink(path, p, r.v.NextCursor); link != "" {
+		c.Response().Header().Set("Link", link)
+		if r.slot != nil {
+			r.slot.link = link
+		}
+	}
+	return s.answer(c, out, r.slot)
+}
+
+// parseListParams reads a page request from the query.
+func parseListParams(q url.Values) (store.ListParams, error) {
 	p := store.ListParams{Limit: defaultLimit, Cursor: q.Get("cursor"), Carrier: q.Get("carrier"), Status: q.Get("status")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLimit {
-			return invalid(InvalidParam{Name: "limit", Reason: "must be a whole number from 1 to 1000"})
+			return p, invalid(InvalidParam{Name: "limit", Reason: "must be a whole number from 1 to 1000"})
 		}
 		p.Limit = n
 	}
 	if bad := checkTexts(field{"carrier", p.Carrier, valid.Carrier}, field{"status", p.Status, valid.Status},
 		field{"cursor", p.Cursor, valid.Cursor}); len(bad) > 0 {
-		return invalid(bad...)
+		return p, invalid(bad...)
 	}
-	key := "list\x00" + c.Request().URL.Path + "\x00" + strconv.Itoa(p.Limit) + "\x00" + p.Cursor + "\x00" +
-		store.CarrierKey(p.Carrier) + "\x00" + p.Status
-	now := s.cfg.Now()
-	if e, ok := s.cached(c, key, now); ok {
-		if e.link != "" {
-			c.Response().Header().Set("Link", e.link)
-		}
-		return c.JSONBlob(http.StatusOK, e.body)
-	}
-	token, cacheable := s.cfg.Cache.begin()
-	ctx, cancel := s.deadline(c)
-	page, err := s.cfg.Shipments.List(ctx, p)
-	cancel()
-	if err != nil {
-		return err
-	}
-	out := make([]ShipmentJSON, len(page.Shipments))
-	for i, sh := range page.Shipments {
-		out[i] = toJSON(sh, now, s.staleAfter)
-	}
-	var link string
-	if page.NextCursor != "" {
-		next := url.Values{}
-		next.Set("limit", strconv.Itoa(p.Limit))
-		next.Set("cursor", page.NextCursor)
-		if p.Carrier != "" {
-			next.Set("carrier", p.Carrier)
-		}
-		if p.Status != "" {
-			next.Set("status", p.Status)
-		}
-		link = "<" + c.Request().URL.Path + "?" + next.Encode() + `>; rel="next"`
-		c.Response().Header().Set("Link", link)
-	}
-	var entry *cacheEntry
-	if cacheable {
-		entry = s.entry(key, link, token, now, page.Shipments...)
-	}
-	return s.answer(c, out, entry)
+	return p, nil
 }
 
-// cached returns the cache's answer for key, unless the request wants a
-// fresh one.
-func (s *Server) cached(c echo.Context, key string, now time.Time) (*cacheEntry, bool) {
-	if wantsFresh(c) {
-		return nil, false
+// nextLink is the Link header to the page after p, asked on path, or ""
+// when p is the last.
+func nextLink(path string, p store.ListParams, cursor string) string {
+	if cursor == "" {
+		return ""
 	}
-	return s.cfg.Cache.get(key, now)
+	next := url.Values{}
+	next.Set("limit", strconv.Itoa(p.Limit))
+	next.Set("cursor", cursor)
+	if p.Carrier != "" {
+		next.Set("carrier", p.Carrier)
+	}
+	if p.Status != "" {
+		next.Set("status", p.Status)
+	}
+	return "<" + path + "?" + next.Encode() + `>; rel="next"`
 }
 
-// answer sends out as JSON, and keeps the rendered bytes in the cache as
-// entry when entry is not nil.
+// sendCached sends an answer from the read cache, as it was first sent.
+func sendCached(c echo.Context, e *cacheEntry) error {
+	if e.link != "" {
+		c.Response().Header().Set("Link", e.link)
+	}
+	return c.JSONBlob(http.StatusOK, e.body)
+}
+
+// answer sends out as JSON, and keeps the rendered bytes in the read
+// cache as entry, the slot of the read (nil = not cacheable).
 func (s *Server) answer(c echo.Context, out any, entry *cacheEntry) error {
-	if _, pretty := c.QueryParams()["pretty"]; pretty {
+	if hasQueryParam(c, "pretty") {
 		return c.JSON(http.StatusOK, out)
 	}
 	body, err := marshalJSON(out)
 	if err != nil {
 		return err
 	}
-	if entry != nil {
-		entry.body = body
-		s.cfg.Cache.put(entry)
-	}
+	s.reads.keep(entry, body)
 	return c.JSONBlob(http.StatusOK, body)
-}
-
-// entry describes an answer for the cache, before it is rendered: the
-// locations whose weather it shows, and when a weather in it turns stale.
-func (s *Server) entry(key, link string, token uint64, now time.Time, shipments ...store.Shipment) *cacheEntry {
-	e := &cacheEntry{key: key, link: link, read: token}
-	seen := make(map[uint64]bool, len(shipments))
-	for _, sh := range shipments {
-		if sh.Location == nil {
-			continue
-		}
-		// Marked by the location whose weather row it shows: that row's
-		// changes are what the change feed reports.
-		if id := sh.Location.WeatherID; !seen[id] {
-			seen[id] = true
-			e.locs = append(e.locs, id)
-		}
-		if w := sh.Weather; w != nil && !w.FetchedAt.IsZero() && w.LastError == "" {
-			if staleAt := w.FetchedAt.Add(s.staleAfter); staleAt.After(now) && (e.expires.IsZero() || staleAt.Before(e.expires)) {
-				e.expires = staleAt
-			}
-		}
-	}
-	return e
 }
 
 // wantsFresh reports whether the answer must come from the database: the
@@ -135,7 +112,7 @@ func (s *Server) entry(key, link string, token uint64, now time.Time, shipments 
 // ?pretty, which the cache does not hold. A fresh answer still refills the
 // cache.
 func wantsFresh(c echo.Context) bool {
-	if _, pretty := c.QueryParams()["pretty"]; pretty {
+	if hasQueryParam(c, "pretty") {
 		return true
 	}
 	for _, v := range c.Request().Header.Values("Cache-Control") {
@@ -147,6 +124,17 @@ func wantsFresh(c echo.Context) bool {
 		}
 	}
 	return false
+}
+
+// hasQueryParam reports whether the query names name. A request without a
+// query (most lookups) is answered without parsing one, which would
+// allocate its map.
+func hasQueryParam(c echo.Context, name string) bool {
+	if c.Request().URL.RawQuery == "" {
+		return false
+	}
+	_, ok := c.QueryParams()[name]
+	return ok
 }
 
 // marshalJSON renders v as Echo's c.JSON does (HTML-safe, trailing
@@ -185,6 +173,23 @@ func (s *Server) lookupShipment(c echo.Context) error {
 }
 
 func (s *Server) respondShipment(c echo.Context, l lookup) error {
+	l, err := l.checked()
+	if err != nil {
+		return err
+	}
+	r, err := s.reads.Get(c.Request().Context(), wantsFresh(c), l.Carrier, l.TrackingNumber)
+	if err != nil {
+		return err
+	}
+	if r.hit != nil {
+		return sendCached(c, r.hit)
+	}
+	return s.answer(c, toJSON(r.v, r.now, s.staleAfter), r.slot)
+}
+
+// checked is l trimmed, or a problem naming each field that is missing or
+// breaks the text rule.
+func (l lookup) checked() (lookup, error) {
 	l.Carrier = strings.TrimSpace(l.Carrier)
 	l.TrackingNumber = strings.TrimSpace(l.TrackingNumber)
 	var bad []InvalidParam
@@ -197,25 +202,9 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 		}
 	}
 	if len(bad) > 0 {
-		return invalid(bad...)
+		return l, invalid(bad...)
 	}
-	key := "shipment\x00" + store.CarrierKey(l.Carrier) + "\x00" + store.NormalizeTrackingNumber(l.TrackingNumber)
-	now := s.cfg.Now()
-	if e, ok := s.cached(c, key, now); ok {
-		return c.JSONBlob(http.StatusOK, e.body)
-	}
-	token, cacheable := s.cfg.Cache.begin()
-	ctx, cancel := s.deadline(c)
-	sh, err := s.cfg.Shipments.Get(ctx, l.Carrier, l.TrackingNumber)
-	cancel()
-	if err != nil {
-		return err
-	}
-	var entry *cacheEntry
-	if cacheable {
-		entry = s.entry(key, "", token, now, sh)
-	}
-	return s.answer(c, toJSON(sh, now, s.staleAfter), entry)
+	return l, nil
 }
 
 // decodeLookup reads a lookup from a JSON, urlencoded or multipart body.

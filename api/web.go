@@ -100,15 +100,14 @@ func loadWebSite() (*webSite, error) {
 	return site, nil
 }
 
-// registerWeb adds the Track & Trace page: GET / and GET /assets/*.
-func (s *Server) registerWeb() {
+// mustLoadWebSite is loadWebSite for start-up: the files are compiled in,
+// so failing to read them is a build bug.
+func mustLoadWebSite() *webSite {
 	site, err := loadWebSite()
 	if err != nil {
-		// The files are compiled in; failing to read them is a build bug.
 		panic("api: embedded web files: " + err.Error())
 	}
-	s.e.GET("/", site.serveIndex)
-	s.e.GET("/assets/*", site.serveAsset)
+	return site
 }
 
 func setWebHeaders(h http.Header) {

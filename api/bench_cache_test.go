@@ -1,0 +1,43 @@
+package api_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/store"
+)
+
+// BenchmarkAPICached is BenchmarkAPI's memory backend with the read cache
+// on: every request after the first is a cache hit, the path most
+// production lookups take.
+func BenchmarkAPICached(b *testing.B) {
+	m := newMemShipments()
+	cache := api.NewCache(64 << 20)
+	cache.Apply(store.Change{Kind: store.ChangeListening})
+	srv := api.New(api.Config{Shipments: m, Cache: cache, Metrics: metrics.NewSet(), Tokens: []string{benchToken}})
+	b.Run("get", func(b *testing.B) {
+		benchHandler(b, srv, func(int) *http.Request {
+			return httptest.NewRequest(http.MethodGet, "/shipment/"+m.one.Carrier+"/"+m.one.TrackingNumber, nil)
+		})
+	})
+	b.Run("post", func(b *testing.B) {
+		benchHandler(b, srv, func(int) *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/shipment/",
+				strings.NewReader(`{"tracking_number":"`+m.one.TrackingNumber+`","carrier":"`+m.one.Carrier+`"}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		})
+	})
+	b.Run("list_first", func(b *testing.B) {
+		benchHandler(b, srv, func(int) *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/shipment/?limit=100", nil)
+			r.Header.Set("Authorization", "Bearer "+benchToken)
+			return r
+		})
+	})
+}

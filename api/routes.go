@@ -1,0 +1,47 @@
+package api
+
+// routes registers every route of the API with its own middleware: this
+// function is the API's table of contents, and openapi.json documents
+// exactly these routes (routes_test.go holds the two to each other).
+//
+// Every route runs behind the middleware New installs for all: request id,
+// metrics, request log, panic recovery, body limit and the request
+// deadline (withDeadline), so a handler's reads are bounded without it
+// doing anything.
+func (s *Server) routes() {
+	e := s.e
+	limit := s.lookupLimiter()          // lookups per client
+	s.tokenFails = s.tokenFailLimiter() // one count for both list routes
+	site := mustLoadWebSite()
+	docs := mustLoadDocsUI()
+
+	// Shipments (shipments.go): lookups are public but rate-limited; the
+	// listing exposes every address, so it needs a token when tokens are set.
+	e.GET("/shipment/:carrier/:tracking_number", s.getShipment, limit)
+	e.POST("/shipment/", s.lookupShipment, limit)
+	e.POST("/shipment", s.lookupShipment, limit)
+	e.GET("/shipment/", s.listShipments, s.requireToken)
+	e.GET("/shipment", s.listShipments, s.requireToken)
+
+	// Weather pipeline (api.go), when the caller runs one.
+	if s.cfg.Weather != nil {
+		e.GET("/weather/status", s.weatherStatus)
+	}
+
+	// Operations (api.go, metrics.go).
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if s.cfg.Metrics != nil {
+		e.GET("/metrics", metricsHandler(s.cfg.Metrics))
+	}
+
+	// Reference (openapi.go, docsui.go): the document, the page that
+	// renders it and the page's vendored viewer.
+	e.GET("/openapi.json", serveOpenAPI)
+	e.GET("/docs", docs.servePage)
+	e.GET(docsScriptPath, docs.serveScript)
+
+	// Track & Trace page (web.go) and its assets.
+	e.GET("/", site.serveIndex)
+	e.GET("/assets/*", site.serveAsset)
+}

@@ -1,0 +1,276 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+
+	"github.com/shiptrack/shiptrack/jobs"
+	"github.com/shiptrack/shiptrack/store"
+)
+
+// everyRoute builds the API with every optional route switched on.
+func everyRoute(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	cfg.Weather = fixedStatus{Provider: "weatherapi", Interval: "2h0m0s"}
+	cfg.Metrics = metrics.NewSet()
+	return New(cfg)
+}
+
+type fixedStatus jobs.Status
+
+func (s fixedStatus) Status(context.Context) jobs.Status { return jobs.Status(s) }
+
+// echoPath maps an Echo route pattern to its OpenAPI path template:
+// ":name" segments become "{name}" and a trailing "*" becomes "{path}".
+func echoPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		switch {
+		case strings.HasPrefix(s, ":"):
+			segs[i] = "{" + s[1:] + "}"
+		case s == "*":
+			segs[i] = "{path}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// TestOpenAPIMatchesRoutes holds openapi.json to the routes that
+// Server.routes registers.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromData(openAPIDoc)
+	if err != nil {
+		t.Fatalf("load openapi.json: %v", err)
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	registered := map[string]bool{}
+	for _, r := range everyRoute(t, Config{Shipments: probeShipments{}}).e.Routes() {
+		registered[r.Method+" "+echoPath(r.Path)] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(registered)) {
+		if !documented[k] {
+			t.Errorf("route %s is not in openapi.json", k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(documented)) {
+		if !registered[k] {
+			t.Errorf("openapi.json documents %s, which no route serves", k)
+		}
+	}
+}
+
+// deadlines records the deadline of each context it is shown, by name.
+type deadlines struct {
+	mu  sync.Mutex
+	got map[string][]time.Time // zero time: the context had none
+}
+
+func (d *deadlines) record(name string, ctx context.Context) {
+	dl, _ := ctx.Deadline()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.got[name] = append(d.got[name], dl)
+}
+
+func (d *deadlines) of(name string) []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.got[name]
+}
+
+// probeShipments is a store that records the deadline of each read.
+type probeShipments struct{ d *deadlines }
+
+func (p probeShipments) List(ctx context.Context, _ store.ListParams) (store.Page, error) {
+	p.d.record("store", ctx)
+	return store.Page{}, nil
+}
+
+func (p probeShipments) Get(ctx context.Context, _, _ string) (store.Shipment, error) {
+	p.d.record("store", ctx)
+	return store.Shipment{}, nil
+}
+
+// TestEveryRouteHasADeadline walks the registered routes and proves that
+// each handler runs with the request timeout as its context's deadline,
+// and that the shipment routes' store reads carry it.
+func TestEveryRouteHasADeadline(t *testing.T) {
+	t.Parallel()
+	const timeout = time.Hour
+	d := &deadlines{got: map[string][]time.Time{}}
+	s := everyRoute(t, Config{
+		Shipments: probeShipments{d}, RequestTimeout: timeout,
+		ReadyChecks: []Check{{Name: "probe", Fn: func(ctx context.Context) error { d.record("ready check", ctx); return nil }}},
+	})
+	// Installed last, so it runs right before each route's own middleware
+	// and handler, with the context they get.
+	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			d.record(c.Request().Method+" "+c.Path(), c.Request().Context())
+			return next(c)
+		}
+	})
+	fill := strings.NewReplacer(":carrier", "DHL", ":tracking_number", "TN1", "*", "app.js")
+	routes := s.e.Routes()
+	if len(routes) < 13 { // as many as routes() registers with every option on
+		t.Fatalf("only %d routes registered", len(routes))
+	}
+	for _, r := range routes {
+		name := r.Method + " " + r.Path
+		t.Run(name, func(t *testing.T) {
+			var body *strings.Reader
+			if r.Method == http.MethodPost {
+				body = strings.NewReader(`{"carrier":"DHL","tracking_number":"TN1"}`)
+			} else {
+				body = strings.NewReader("")
+			}
+			req := httptest.NewRequest(r.Method, fill.Replace(r.Path), body)
+			req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			before := time.Now()
+			storeReads := len(d.of("store"))
+			s.ServeHTTP(httptest.NewRecorder(), req)
+			after := time.Now()
+			inTime := func(what string, dl time.Time) {
+				t.Helper()
+				switch {
+				case dl.IsZero():
+					t.Errorf("%s runs without a deadline", what)
+				case dl.Before(before.Add(timeout)) || dl.After(after.Add(timeout)):
+					t.Errorf("%s has deadline %v, not the request timeout (%v) from the request's start", what, dl, timeout)
+				}
+			}
+			got := d.of(name)
+			if len(got) != 1 {
+				t.Fatalf("the handler of %s ran %d times, want 1", name, len(got))
+			}
+			inTime("the handler of "+name, got[0])
+			if strings.HasPrefix(r.Path, "/shipment") {
+				reads := d.of("store")[storeReads:]
+				if len(reads) != 1 {
+					t.Fatalf("%s read the store %d times, want 1", name, len(reads))
+				}
+				inTime("the store read of "+name, reads[0])
+			}
+		})
+	}
+	if dls := d.of("ready check"); len(dls) == 0 || dls[0].IsZero() {
+		t.Errorf("the readiness checks ran without a deadline: %v", dls)
+	}
+}
+
+// TestLazyDeadline: the deadline is there from the start, its timer only
+// once something waits on it, and then it fires.
+func TestLazyDeadline(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		wait    bool // receive from Done
+		started bool // want the timer started
+		wantErr error
+	}{
+		{name: "not waited on", timeout: time.Hour},
+		{name: "waited on", timeout: time.Hour, started: true},
+		{name: "past", timeout: time.Millisecond, wait: true, started: true, wantErr: context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			ctx := &lazyDeadline{Context: context.Background(), deadline: start.Add(tt.timeout)}
+			t.Cleanup(ctx.stop)
+			if dl, ok := ctx.Deadline(); !ok || !dl.Equal(start.Add(tt.timeout)) {
+				t.Errorf("Deadline() = %v, %v; want %v, true", dl, ok, start.Add(tt.timeout))
+			}
+			if tt.started {
+				done := ctx.Done()
+				if tt.wait {
+					<-done
+				}
+			}
+			if got := ctx.started.Load(); got != tt.started {
+				t.Errorf("timer started = %v, want %v", got, tt.started)
+			}
+			if err := ctx.Err(); err != tt.wantErr {
+				t.Errorf("Err() = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// waitingShipments answers every lookup with one shipment, waiting on the
+// context's Done as a database driver does.
+type waitingShipments struct{ reads *int }
+
+func (w waitingShipments) Get(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+	*w.reads++
+	select {
+	case <-ctx.Done():
+		return store.Shipment{}, ctx.Err()
+	default:
+	}
+	return store.Shipment{Carrier: carrier, TrackingNumber: tn, Status: "in-transit"}, nil
+}
+
+func (w waitingShipments) List(ctx context.Context, _ store.ListParams) (store.Page, error) {
+	*w.reads++
+	return store.Page{}, errors.New("no listing in this test")
+}
+
+// TestCacheHitStartsNoTimer: a lookup answered from the read cache reads
+// nothing and starts no deadline timer; the read that filled it did.
+func TestCacheHitStartsNoTimer(t *testing.T) {
+	t.Parallel()
+	reads := 0
+	cache := NewCache(1 << 20)
+	cache.Apply(store.Change{Kind: store.ChangeListening})
+	s := New(Config{Shipments: waitingShipments{&reads}, Cache: cache})
+	var last *lazyDeadline
+	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			last, _ = c.Request().Context().(*lazyDeadline)
+			return next(c)
+		}
+	})
+	tests := []struct {
+		name      string
+		wantReads int
+		wantTimer bool
+	}{
+		{name: "miss", wantReads: 1, wantTimer: true},
+		{name: "hit", wantReads: 1, wantTimer: false},
+	}
+	for _, tt := range tests { // in order: the miss fills the cache
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/shipment/DHL/TN1", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tt.name, rec.Code, rec.Body)
+		}
+		if last == nil {
+			t.Fatalf("%s: the request's context is not the deadline's", tt.name)
+		}
+		if reads != tt.wantReads {
+			t.Errorf("%s: %d store reads, want %d", tt.name, reads, tt.wantReads)
+		}
+		if got := last.started.Load(); got != tt.wantTimer {
+			t.Errorf("%s: deadline timer started = %v, want %v", tt.name, got, tt.wantTimer)
+		}
+	}
+}
