@@ -9,67 +9,71 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// docsRapiDoc is the root of RapiDoc's shadow DOM on /docs.
-const docsRapiDoc = `document.querySelector("rapi-doc")?.shadowRoot`
-
-// TestDocsTryItOut opens /docs in headless Chromium and runs "Try" on the
-// lookups as a user would: pick the operation in the navigation, keep the
-// values RapiDoc prefills from the document's examples, press TRY. Each
-// answers 200 with the seeded shipment, sent to the page's own origin
-// under the page's Content-Security-Policy, and nothing is loaded from
-// another host (RapiDoc would fetch fonts from Google unless told not to).
+// TestDocsTryItOut opens /docs in headless Chromium and runs the lookups
+// as a user would: expand the operation, keep the values Swagger UI
+// prefills from the document's examples ("Try it out" is on from the
+// start), press Execute. Each answers 200 with the seeded shipment, sent to
+// the page's own origin under the page's Content-Security-Policy, and
+// nothing is loaded from another host.
 func TestDocsTryItOut(t *testing.T) {
 	t.Parallel()
 	srv := newSeededWebServer(t)
 	b := newWebTab(t, srv.URL)
 	b.do("open /docs", chromedp.Navigate(b.base+"/docs"),
-		chromedp.Poll[chromedp.Void](docsRapiDoc+`?.querySelector(".nav-bar-path")`))
+		chromedp.WaitVisible(chromedp.CSS("#operations-shipments-getShipment")))
 	for _, tt := range []struct {
 		name   string
-		nav    string            // RapiDoc's id of the operation
-		method string            // the operation, as <api-request> holds it
-		path   string            //
-		inputs map[string]string // prefilled field values, by id
+		op     string            // Swagger UI's id of the operation block
+		params map[string]string // prefilled parameter values, by name
 		body   string            // prefilled request body (a substring)
 		want   []string          // in the response body
 		sent   string            // the request the browser made
 	}{
 		{
-			name: "GET lookup", nav: "get-/shipment/-carrier-/-tracking_number-",
-			method: "get", path: "/shipment/{carrier}/{tracking_number}",
-			inputs: map[string]string{"input-request-param-carrier": "DHL", "input-request-param-tracking_number": "TN12345678"},
+			name: "GET lookup", op: "operations-shipments-getShipment",
+			params: map[string]string{"carrier": "DHL", "tracking_number": "TN12345678"},
 			want:   []string{`"tracking_number": "TN12345678"`, `"carrier": "DHL"`, `"name": "Laptop"`},
 			sent:   "/shipment/DHL/TN12345678",
 		},
 		{
-			name: "POST lookup", nav: "post-/shipment/",
-			method: "post", path: "/shipment/",
+			name: "POST lookup", op: "operations-shipments-lookupShipment",
 			body: `"tracking_number": "TN12345678"`,
 			want: []string{`"tracking_number": "TN12345678"`, `"carrier": "DHL"`, `"name": "Laptop"`},
 			sent: "/shipment/",
 		},
 	} {
-		req := fmt.Sprintf(`Array.from(%s.querySelectorAll("api-request")).find(e => e.method === %s && e.path === %s)?.shadowRoot`,
-			docsRapiDoc, webJS(tt.method), webJS(tt.path))
-		b.do(tt.name+": open it in the navigation",
-			chromedp.Click(chromedp.JSPath(fmt.Sprintf(`%s.querySelector('[data-content-id=%s]')`, docsRapiDoc, webJS(tt.nav)))),
-			chromedp.Poll[chromedp.Void](req+`?.querySelector('[part~="btn-try"]')`))
-		for id, want := range tt.inputs {
-			if got := webEval[string](b, fmt.Sprintf(`%s.getElementById(%s)?.value ?? "(missing)"`, req, webJS(id))); got != want {
-				t.Errorf("%s: %s prefilled with %q, want %q", tt.name, id, got, want)
+		op := fmt.Sprintf(`document.getElementById(%s)`, webJS(tt.op))
+		field := func(name string) string {
+			return fmt.Sprintf(`%s.querySelector('tr[data-param-name=%s] :is(input, select)')`, op, webJS(name))
+		}
+		// Execute shows before the parameter rows do: wait for the fields.
+		fields := []string{op + `.querySelector(".btn.execute")`}
+		for name := range tt.params {
+			fields = append(fields, field(name))
+		}
+		if tt.body != "" {
+			fields = append(fields, op+`.querySelector("textarea.body-param__text")`)
+		}
+		b.do(tt.name+": expand it",
+			chromedp.Click(chromedp.JSPath(op+`.querySelector(".opblock-summary-control")`)),
+			chromedp.Poll[chromedp.Void]("!!("+strings.Join(fields, " && ")+")"))
+		for name, want := range tt.params {
+			got := webEval[string](b, field(name)+`?.value ?? "(missing)"`)
+			if got != want {
+				t.Errorf("%s: %s prefilled with %q, want %q", tt.name, name, got, want)
 			}
 		}
 		if tt.body != "" {
-			got := webEval[string](b, req+`.querySelector("textarea.request-body-param-user-input")?.value ?? "(missing)"`)
+			got := webEval[string](b, op+`.querySelector("textarea.body-param__text")?.value ?? "(missing)"`)
 			webContains(t, tt.name+" prefilled body", got, tt.body)
 		}
-		b.do(tt.name+": TRY",
-			chromedp.Click(chromedp.JSPath(req+`.querySelector('[part~="btn-try"]')`)),
-			chromedp.Poll[chromedp.Void](req+`?.querySelector(".response-message")`))
-		status := webEval[string](b, req+`.querySelector(".response-message").innerText`)
+		live := op + `.querySelector(".live-responses-table")`
+		b.do(tt.name+": Execute",
+			chromedp.Click(chromedp.JSPath(op+`.querySelector(".btn.execute")`)),
+			chromedp.WaitVisible(chromedp.JSPath(live+`?.querySelector("tr.response .response-col_status")`)))
+		status := webEval[string](b, live+`.querySelector("tr.response .response-col_status").innerText`)
 		webContains(t, tt.name+" status", status, "200")
-		body := webEval[string](b, `Array.from(`+req+`.querySelectorAll(".tab-panel")).find(p => p.querySelector('[data-tab="response"]'))`+
-			`?.querySelector('[part="tab-content"] pre')?.innerText ?? ""`)
+		body := webEval[string](b, live+`.querySelector("tr.response .response-col_description pre")?.innerText ?? ""`)
 		webContains(t, tt.name+" response", body, tt.want...)
 		if !slices.Contains(b.requested(), b.base+tt.sent) {
 			t.Errorf("%s: the page did not request %s%s; it requested %q", tt.name, b.base, tt.sent, b.requested())

@@ -4,75 +4,126 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 )
 
-// rapidocGz is RapiDoc's browser bundle (npm package rapidoc, version in
-// docsui/VERSION), gzip-compressed by docsui/update.sh. Embedded
-// compressed it adds 218 KB to the binary instead of 863 KB, and most
-// browsers get these bytes as they are.
+// docsFiles is Swagger UI (npm package swagger-ui-dist, version in
+// docsui/VERSION; the .gz files are written by docsui/update.sh) and our
+// init.js that starts it. Embedded compressed, the bundle and its CSS add
+// 485 KB to the binary instead of 1.9 MB, and browsers get these bytes as
+// they are.
 //
-//go:embed docsui/rapidoc-min.js.gz
-var rapidocGz []byte
+//go:embed docsui/swagger-ui-bundle.js.gz docsui/swagger-ui.css.gz docsui/init.js
+var docsFiles embed.FS
 
-// docsScriptPath is where /docs loads RapiDoc from.
-const docsScriptPath = "/docs/assets/rapidoc-min.js"
+// docsAssetsPath is where /docs loads its files from.
+const docsAssetsPath = "/docs/assets/"
 
-// docsUI is the /docs page and the script it loads, ready to serve.
+// docsTypes are the Content-Types of the files /docs loads, by extension.
+var docsTypes = map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+// docsAsset is one file the /docs page loads.
+type docsAsset struct {
+	gz      []byte // gzip-compressed
+	size    int64  // length uncompressed
+	ctype   string
+	etag    string // of the uncompressed file; the gzip one adds -gz
+	version string // short hash of the file, its ?v= in the page
+}
+
+// docsUI is the /docs page and the files it loads, ready to serve.
 type docsUI struct {
-	page     []byte // docs.html, its script URL versioned
-	gz       []byte // the script, gzip-compressed
-	size     int64  // the script's length uncompressed
-	etag     string // of the uncompressed script; the gzip one adds -gz
-	version  string // short hash of the script, its ?v= in the page
+	page     []byte // docs.html, its asset URLs versioned
 	pageETag string
+	assets   map[string]*docsAsset // by name under /docs/assets/
 }
 
 // mustLoadDocsUI loads the compiled-in viewer; failing to read it is a
 // build bug, not a runtime condition.
 func mustLoadDocsUI() *docsUI {
-	ui, err := loadDocsUI(rapidocGz, docsPage)
+	ui, err := loadDocsUI(docsFiles, "docsui", docsPage)
 	if err != nil {
 		panic("api: embedded docs viewer: " + err.Error())
 	}
 	return ui
 }
 
-// loadDocsUI decompresses the script once, so a damaged .gz fails at
-// start-up rather than halfway through a response, and to know its hash
-// and length.
-func loadDocsUI(gz, page []byte) (*docsUI, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+// loadDocsUI reads every file in dir of files: NAME.gz is served as NAME,
+// other files are compressed here. It decompresses each .gz once, so a
+// damaged one fails at start-up rather than halfway through a response,
+// and to know its hash and length. The page must load every file.
+func loadDocsUI(files fs.FS, dir string, page []byte) (*docsUI, error) {
+	entries, err := fs.ReadDir(files, dir)
 	if err != nil {
-		return nil, fmt.Errorf("rapidoc-min.js.gz: %w", err)
+		return nil, fmt.Errorf("docs assets: %w", err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, zr)
-	if err != nil {
-		return nil, fmt.Errorf("rapidoc-min.js.gz: %w", err)
+	ui := &docsUI{assets: map[string]*docsAsset{}}
+	for _, e := range entries {
+		b, err := fs.ReadFile(files, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("docs assets: %w", err)
+		}
+		name, compressed := strings.CutSuffix(e.Name(), ".gz")
+		a, err := newDocsAsset(b, compressed)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+		}
+		if a.ctype = docsTypes[path.Ext(name)]; a.ctype == "" {
+			return nil, fmt.Errorf("docs assets: %s: unknown type", name)
+		}
+		ref := []byte(`"` + docsAssetsPath + name + `"`)
+		if !bytes.Contains(page, ref) {
+			return nil, fmt.Errorf("docs.html does not load %s%s", docsAssetsPath, name)
+		}
+		page = bytes.ReplaceAll(page, ref, []byte(`"`+docsAssetsPath+name+`?v=`+a.version+`"`))
+		ui.assets[name] = a
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	ui := &docsUI{gz: gz, size: n, etag: `"` + sum[:32] + `"`, version: sum[:12]}
-	ref := []byte(`"` + docsScriptPath + `"`)
-	if !bytes.Contains(page, ref) {
-		return nil, fmt.Errorf("docs.html does not load %s", docsScriptPath)
-	}
-	ui.page = bytes.ReplaceAll(page, ref, []byte(`"`+docsScriptPath+`?v=`+ui.version+`"`))
-	ps := sha256.Sum256(ui.page)
+	ui.page = page
+	ps := sha256.Sum256(page)
 	ui.pageETag = `"` + hex.EncodeToString(ps[:16]) + `"`
 	return ui, nil
 }
 
+// newDocsAsset hashes b (gzip-compressed if compressed, else plain) and
+// keeps it gzip-compressed.
+func newDocsAsset(b []byte, compressed bool) (*docsAsset, error) {
+	plain := io.Reader(bytes.NewReader(b))
+	if compressed {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		plain = zr
+	} else {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level
+		_, _ = zw.Write(b)                                       // to a bytes.Buffer
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		b = buf.Bytes()
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, plain)
+	if err != nil {
+		return nil, err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	return &docsAsset{gz: b, size: n, etag: `"` + sum[:32] + `"`, version: sum[:12]}, nil
+}
+
 // servePage serves /docs. It is revalidated on every load (an ETag), so a
-// deploy that updates RapiDoc shows at once with its new script URL.
+// deploy that updates Swagger UI shows at once with its new asset URLs.
 func (ui *docsUI) servePage(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", docsCSP)
@@ -82,15 +133,20 @@ func (ui *docsUI) servePage(c echo.Context) error {
 	return serveWebFile(c, "docs.html", webFile{body: ui.page, ctype: echo.MIMETextHTMLCharsetUTF8, etag: ui.pageETag})
 }
 
-// serveScript serves RapiDoc: the embedded gzip bytes to clients that
-// accept gzip (every browser), decompressed while sending to the rest.
-// With the current ?v= it is cached for a year: a new version has a new URL.
-func (ui *docsUI) serveScript(c echo.Context) error {
+// serveAsset serves /docs/assets/:name: the embedded gzip bytes to clients
+// that accept gzip (every browser), decompressed while sending to the
+// rest. With the current ?v= it is cached for a year: a new version has a
+// new URL.
+func (ui *docsUI) serveAsset(c echo.Context) error {
+	a := ui.assets[c.Param("name")]
+	if a == nil {
+		return echo.ErrNotFound
+	}
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/javascript; charset=utf-8")
+	h.Set(echo.HeaderContentType, a.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
-	if v := c.QueryParam("v"); v != "" && v == ui.version {
+	if v := c.QueryParam("v"); v != "" && v == a.version {
 		h.Set(echo.HeaderCacheControl, "public, max-age=31536000, immutable")
 	} else {
 		h.Set(echo.HeaderCacheControl, "public, max-age=300")
@@ -98,17 +154,17 @@ func (ui *docsUI) serveScript(c echo.Context) error {
 	r := c.Request()
 	if acceptsGzip(r.Header.Get(echo.HeaderAcceptEncoding)) {
 		h.Set(echo.HeaderContentEncoding, "gzip")
-		return serveWebFile(c, "rapidoc-min.js", webFile{body: ui.gz, ctype: h.Get(echo.HeaderContentType), etag: ui.etag[:len(ui.etag)-1] + `-gz"`})
+		return serveWebFile(c, c.Param("name"), webFile{body: a.gz, ctype: a.ctype, etag: a.etag[:len(a.etag)-1] + `-gz"`})
 	}
-	h.Set("ETag", ui.etag)
-	if etagMatches(r.Header.Get("If-None-Match"), ui.etag) {
+	h.Set("ETag", a.etag)
+	if etagMatches(r.Header.Get("If-None-Match"), a.etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(ui.gz))
+	zr, err := gzip.NewReader(bytes.NewReader(a.gz))
 	if err != nil {
-		return fmt.Errorf("rapidoc-min.js.gz: %w", err) // checked at start-up
+		return fmt.Errorf("docs asset %s: %w", c.Param("name"), err) // checked at start-up
 	}
-	h.Set(echo.HeaderContentLength, strconv.FormatInt(ui.size, 10))
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(a.size, 10))
 	c.Response().WriteHeader(http.StatusOK)
 	// The body was read whole at start-up, so only the client can fail
 	// here, after the status is sent: nothing left to tell it.

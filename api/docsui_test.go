@@ -13,11 +13,11 @@ import (
 	"github.com/shiptrack/shiptrack/api"
 )
 
-// TestDocsScript checks how /docs/assets/rapidoc-min.js is sent: the
-// embedded gzip bytes to clients that accept gzip, the same script
+// TestDocsAssets checks how each file under /docs/assets/ is sent: the
+// embedded gzip bytes to clients that accept gzip, the same file
 // decompressed to those that do not, cached for a year only under the URL
 // /docs links to, and revalidated with its ETag.
-func TestDocsScript(t *testing.T) {
+func TestDocsAssets(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(api.New(api.Config{Shipments: webFake{}}))
 	t.Cleanup(srv.Close)
@@ -45,14 +45,37 @@ func TestDocsScript(t *testing.T) {
 	}
 
 	_, page := get(t, "/docs", nil)
-	src := regexp.MustCompile(`src="(/docs/assets/rapidoc-min\.js\?v=[0-9a-f]+)"`).FindSubmatch(page)
+	for _, a := range []struct {
+		name, ctype, prefix string
+		minSize             int
+	}{
+		{"swagger-ui-bundle.js", "text/javascript; charset=utf-8", "/*! For license information please see swagger-ui-bundle.js.LICENSE.txt */", 1_000_000},
+		{"swagger-ui.css", "text/css; charset=utf-8", ".swagger-ui{", 100_000},
+		{"init.js", "text/javascript; charset=utf-8", "// Starts Swagger UI on /docs.", 200},
+	} {
+		t.Run(a.name, func(t *testing.T) {
+			t.Parallel()
+			checkDocsAsset(t, get, page, a.name, a.ctype, a.prefix, a.minSize)
+		})
+	}
+	if resp, _ := get(t, "/docs/assets/no-such-file.js", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown asset: status %d, want 404", resp.StatusCode)
+	}
+}
+
+// checkDocsAsset checks one file of TestDocsAssets.
+func checkDocsAsset(t *testing.T, get func(*testing.T, string, map[string]string) (*http.Response, []byte),
+	page []byte, name, ctype, prefix string, minSize int) {
+	t.Helper()
+	unversioned := "/docs/assets/" + name
+	src := regexp.MustCompile(`(?:src|href)="(` + regexp.QuoteMeta(unversioned) + `\?v=[0-9a-f]+)"`).FindSubmatch(page)
 	if src == nil {
-		t.Fatalf("/docs does not load the script: %s", page)
+		t.Fatalf("/docs does not load %s: %s", name, page)
 	}
 	versioned := string(src[1])
 	_, plain := get(t, versioned, nil)
-	if !bytes.HasPrefix(plain, []byte("/*! RapiDoc ")) || len(plain) < 500_000 {
-		t.Fatalf("plain script: %d bytes starting %.40q, want RapiDoc's bundle", len(plain), plain)
+	if !bytes.HasPrefix(plain, []byte(prefix)) || len(plain) < minSize {
+		t.Fatalf("plain %s: %d bytes starting %.40q, want %.40q and at least %d bytes", name, len(plain), plain, prefix, minSize)
 	}
 	for _, tt := range []struct {
 		name, target, acceptEncoding string
@@ -65,8 +88,8 @@ func TestDocsScript(t *testing.T) {
 		{"no Accept-Encoding", versioned, "", false, "public, max-age=31536000, immutable"},
 		{"gzip refused", versioned, "gzip;q=0, *", false, "public, max-age=31536000, immutable"},
 		{"other codings", versioned, "br, identity", false, "public, max-age=31536000, immutable"},
-		{"unversioned", "/docs/assets/rapidoc-min.js", "gzip", true, "public, max-age=300"},
-		{"old version", "/docs/assets/rapidoc-min.js?v=000000000000", "", false, "public, max-age=300"},
+		{"unversioned", unversioned, "gzip", true, "public, max-age=300"},
+		{"old version", unversioned + "?v=000000000000", "", false, "public, max-age=300"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := map[string]string{}
@@ -78,7 +101,7 @@ func TestDocsScript(t *testing.T) {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
 			for k, want := range map[string]string{
-				"Content-Type":           "text/javascript; charset=utf-8",
+				"Content-Type":           ctype,
 				"Cache-Control":          tt.cache,
 				"Vary":                   "Accept-Encoding",
 				"X-Content-Type-Options": "nosniff",
@@ -100,7 +123,7 @@ func TestDocsScript(t *testing.T) {
 				}
 			}
 			if !bytes.Equal(body, plain) {
-				t.Errorf("%d bytes (after decompression), want the %d of the plain script", len(body), len(plain))
+				t.Errorf("%d bytes (after decompression), want the %d of the plain file", len(body), len(plain))
 			}
 			// Revalidation with the ETag of this representation.
 			etag := resp.Header.Get("ETag")

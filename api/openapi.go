@@ -17,24 +17,24 @@ import (
 //go:embed openapi.json
 var openAPIDoc []byte
 
-// docsPage is the API reference: RapiDoc (vendored in api/docsui, served
-// from this binary) rendering /openapi.json, with "Try" on every operation.
-// Its script URL gets ?v=HASH when the server starts (see docsui.go).
+// docsPage is the API reference: Swagger UI (vendored in api/docsui,
+// served from this binary) rendering /openapi.json, with "Try it out" on
+// every operation. Its asset URLs get ?v=HASH when the server starts (see
+// docsui.go).
 //
 //go:embed docs.html
 var docsPage []byte
 
-// docsCSP lets the docs page run only scripts from its own origin (RapiDoc;
-// the page has no inline script) and fetch only from there: a browser then
-// refuses anything a later edit might pull in from a CDN. style-src needs
-// 'unsafe-inline' and nothing else: RapiDoc is a Lit web component whose
-// templates put style="" attributes in its shadow roots (dozens, changing
-// with the theme and the document, so hashes cannot pin them; without it
-// Chromium refuses them and the page breaks, which TestDocsTryItOut sees).
-// At worst that lets markup someone already injected restyle the page;
-// scripts stay at 'self'. img-src data: is for RapiDoc's inline SVG icons.
-const docsCSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; " +
-	"connect-src 'self'; img-src 'self' data:; font-src 'self' data:; " +
+// docsCSP is the least Swagger UI needs (TestDocsTryItOut runs it under
+// this policy and fails on any violation). script-src 'self': the bundle
+// and init.js are files here, the page has no inline script. style-src
+// 'self' without 'unsafe-inline': swagger-ui.css is a file and React sets
+// its style props through the DOM, which CSP does not police. img-src
+// data: is for the icons swagger-ui.css inlines; connect-src 'self' for
+// /openapi.json and "Execute". No font-src: Swagger UI loads no fonts. A
+// browser then refuses anything a later edit might pull in from a CDN.
+const docsCSP = "default-src 'none'; script-src 'self'; style-src 'self'; " +
+	"connect-src 'self'; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // OpenAPI returns the API's OpenAPI 3.1 document, as served at

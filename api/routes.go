@@ -39,7 +39,7 @@ func (s *Server) routes() {
 	// renders it and the page's vendored viewer.
 	e.GET("/openapi.json", serveOpenAPI)
 	e.GET("/docs", docs.servePage)
-	e.GET(docsScriptPath, docs.serveScript)
+	e.GET(docsAssetsPath+":name", docs.serveAsset)
 
 	// Track & Trace page (web.go) and its assets.
 	e.GET("/", site.serveIndex)
