@@ -181,9 +181,6 @@ func NewRedisQueue(client *redis.Client, prefix string, opts RedisOptions) *Redi
 	}
 }
 
-// ConsumerID returns the ID naming this consumer's processing and alive keys.
-func (q *RedisQueue) ConsumerID() string { return q.id }
-
 // Push appends jobs to the tail of the queue in order, in one round trip. A
 // zero EnqueuedAt is set to the current time. It returns ErrClosed after
 // Close.
