@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
 )
@@ -26,7 +25,7 @@ type Shipments interface {
 
 // WeatherStatus reports the weather refresh pipeline's state.
 type WeatherStatus interface {
-	Status(ctx context.Context) jobs.Status
+	Status(ctx context.Context) weather.RefreshStatus
 }
 
 // Check is one readiness probe, such as a database ping.

@@ -181,9 +181,6 @@ func NewRedisQueue(client *redis.Client, prefix string, opts RedisOptions) *Redi
 	}
 }
 
-// ConsumerID returns the ID naming this consumer's processing and alive keys.
-func (q *RedisQueue) ConsumerID() string { return q.id }
-
 // Push appends jobs to the tail of the queue in order, in one round trip. A
 // zero EnqueuedAt is set to the current time. It returns ErrClosed after
 // Close.
@@ -419,38 +416,35 @@ func (d *redisDelivery) Job() Job { return d.job }
 
 // Ack removes the job from this consumer's processing list for good.
 func (d *redisDelivery) Ack(ctx context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.settled {
-		return ErrSettled
-	}
-	n, err := d.q.client.LRem(ctx, d.q.processingKey, 1, d.payload).Result()
-	if err != nil {
-		return fmt.Errorf("jobs: redis ack location %d: %w", d.job.LocationID, err)
-	}
-	d.settled = true
-	if n == 0 {
-		return fmt.Errorf("jobs: redis ack location %d: %w", d.job.LocationID, ErrLost)
-	}
-	return nil
+	return d.settle("ack", func() (int64, error) {
+		return d.q.client.LRem(ctx, d.q.processingKey, 1, d.payload).Result()
+	})
 }
 
 // Nack atomically moves the job from this consumer's processing list back to
 // the head of the queue.
 func (d *redisDelivery) Nack(ctx context.Context) error {
+	return d.settle("nack", func() (int64, error) {
+		return d.q.nackScript.Run(ctx, d.q.client, []string{d.q.processingKey, d.q.queueKey}, d.payload).Int64()
+	})
+}
+
+// settle runs op, which reports how many processing entries it moved,
+// once: a second Ack or Nack is ErrSettled, and a job no longer in the
+// processing list (recovered as a dead consumer's) is ErrLost.
+func (d *redisDelivery) settle(name string, op func() (int64, error)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.settled {
 		return ErrSettled
 	}
-	n, err := d.q.nackScript.Run(ctx, d.q.client,
-		[]string{d.q.processingKey, d.q.queueKey}, d.payload).Int()
+	n, err := op()
 	if err != nil {
-		return fmt.Errorf("jobs: redis nack location %d: %w", d.job.LocationID, err)
+		return fmt.Errorf("jobs: redis %s location %d: %w", name, d.job.LocationID, err)
 	}
 	d.settled = true
 	if n == 0 {
-		return fmt.Errorf("jobs: redis nack location %d: %w", d.job.LocationID, ErrLost)
+		return fmt.Errorf("jobs: redis %s location %d: %w", name, d.job.LocationID, ErrLost)
 	}
 	return nil
 }

@@ -140,40 +140,9 @@ type Refresher struct {
 	schedErr error
 }
 
-// Status describes the current refresh window, for GET /weather/status.
-type Status struct {
-	Provider string `json:"provider"`
-	Interval string `json:"interval"`
-	// LastRunAt is when the current window started, NextRunAt when the
-	// next one starts.
-	LastRunAt time.Time `json:"last_run_at"`
-	NextRunAt time.Time `json:"next_run_at"`
-	// LastQueued counts the jobs this process queued in the window.
-	LastQueued int `json:"last_run_queued"`
-	// Fetched, Failed and Skipped count jobs this process finished in the
-	// window; Skipped ones needed no call (already fresh).
-	Fetched int64 `json:"fetched"`
-	Failed  int64 `json:"failed"`
-	Skipped int64 `json:"skipped"`
-	// QueueDepth is the number of jobs waiting, -1 when the queue is down.
-	QueueDepth int64 `json:"queue_depth"`
-	// Refusing is true when the provider refused us as a whole (bad key,
-	// quota); the run stopped and the next one tries again. RefusedReason
-	// is a short public text (weather.PublicReason); details are logged.
-	Refusing      bool   `json:"refusing"`
-	RefusedReason string `json:"refused_reason,omitempty"`
-	// BudgetExhausted is true when today's call budget is spent.
-	BudgetExhausted bool `json:"budget_exhausted"`
-	// RetryWaiting counts the places whose last fetch failed for a
-	// temporary reason and that wait for a retry; NextRetryAt is when the
-	// first is due (null when none wait). -1 and null when the database
-	// is down.
-	RetryWaiting int64      `json:"retry_waiting"`
-	NextRetryAt  *time.Time `json:"next_retry_at"`
-	// LastError is why this process's last tick failed, a short public
-	// text ("job queue unavailable"); details are logged.
-	LastError string `json:"last_error,omitempty"`
-}
+// Status is the refresh window's state; its type lives in weather so that
+// the API can serve it without depending on the jobs.
+type Status = weather.RefreshStatus
 
 // New checks cfg and fills in defaults.
 func New(cfg Config) (*Refresher, error) {

@@ -147,24 +147,14 @@ func open(ctx context.Context, url string, migrate bool) (_ *Store, err error) {
 }
 
 // Close closes the database connections.
-func (s *Store) Close() error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.Close()
-}
+func (s *Store) Close() error { return s.sqlDB.Close() }
 
 // Driver names the database in use: "sqlite" or "postgres".
 func (s *Store) Driver() string { return s.driver }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	if err := sqlDB.PingContext(ctx); err != nil {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", onceEach{wrapUnavailable(err)})
 	}
 	return nil
@@ -305,5 +295,6 @@ func withParam(url, name, value string) string {
 	return url + sep + name + "=" + value
 }
 
-// SQL returns the underlying connection pool, for its statistics.
-func (s *Store) SQL() (*sql.DB, error) { return s.db.DB() }
+// SQL returns the underlying connection pool, for its statistics. The error
+// is always nil; it stays so callers need not change.
+func (s *Store) SQL() (*sql.DB, error) { return s.sqlDB, nil }

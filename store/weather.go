@@ -388,7 +388,8 @@ func (s *Store) TakeBudget(ctx context.Context, day time.Time, provider string, 
 	return res.RowsAffected == 1, nil
 }
 
-// WeatherOf returns the weather row of a location, for status and tests.
+// WeatherOf returns the weather row of a location; the jobs read its failure
+// count to space retries.
 func (s *Store) WeatherOf(ctx context.Context, locationID uint64) (Weather, error) {
 	var row weatherRow
 	err := s.db.WithContext(ctx).Take(&row, "location_id = ?", locationID).Error

@@ -117,6 +117,20 @@ func (f fetcher) plausible(o Observation) error {
 	return checkObservation(o, now(), f.opts.MaxObservationAge)
 }
 
+// observe fetches u and parses its body into an Observation that must be
+// plausible: how both providers read the current weather.
+func (f fetcher) observe(ctx context.Context, u *url.URL, onStatus statusFunc, parse func([]byte) (Observation, error)) (Observation, error) {
+	var obs Observation
+	err := f.get(ctx, u, onStatus, func(body []byte) error {
+		var err error
+		if obs, err = parse(body); err == nil {
+			err = f.plausible(obs)
+		}
+		return err
+	})
+	return obs, err
+}
+
 // statusFunc turns a non-2xx response into an error. For 429 and 5xx the
 // result is only used as the retry loop's "last error".
 type statusFunc func(status int, body []byte) error

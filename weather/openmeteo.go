@@ -227,16 +227,7 @@ func (o *OpenMeteo) current(ctx context.Context, pt geoPoint) (Observation, erro
 		// Unix time avoids guessing the zone of "2026-11-25T10:15".
 		"timeformat": {"unixtime"},
 	}.Encode()
-	var obs Observation
-	err := o.fetch.get(ctx, u, openMeteoStatusError, func(body []byte) error {
-		var err error
-		obs, err = parseOpenMeteoCurrent(body)
-		if err == nil {
-			err = o.fetch.plausible(obs)
-		}
-		return err
-	})
-	return obs, err
+	return o.fetch.observe(ctx, u, openMeteoStatusError, parseOpenMeteoCurrent)
 }
 
 // forecastResponse is the subset of /forecast we use. Pointers detect

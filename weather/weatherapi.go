@@ -69,17 +69,7 @@ func (w *WeatherAPI) current(ctx context.Context, q Query) (Observation, error) 
 	}
 	u := w.base.JoinPath("current.json")
 	u.RawQuery = url.Values{"key": {w.key}, "q": {loc}, "aqi": {"no"}}.Encode()
-
-	var obs Observation
-	err := w.fetch.get(ctx, u, w.statusError, func(body []byte) error {
-		var err error
-		obs, err = parseWeatherAPICurrent(body)
-		if err == nil {
-			err = w.fetch.plausible(obs)
-		}
-		return err
-	})
-	return obs, err
+	return w.fetch.observe(ctx, u, w.statusError, parseWeatherAPICurrent)
 }
 
 // weatherAPIErrorBody is WeatherAPI's error document,
