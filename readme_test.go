@@ -51,11 +51,18 @@ func TestReadmeSetUp(t *testing.T) {
 	for _, c := range []struct{ lead, want string }{
 		{"Run the service", "go run ."},
 		{"Run the tests", testenv.Command},
-		{"Build the binary", "go build -o shiptrack ."},
 	} {
 		if got := codeAfter(t, setUp, c.lead); got != c.want {
 			t.Errorf("README %q command is %q, want %q", c.lead, got, c.want)
 		}
+	}
+	// The build is not a set-up step: the README has exactly two (run,
+	// test); the binary the examples call is built where they start.
+	if got := codeAfter(t, readmeSection(t, "Commands"), "Build the binary"); got != "go build -o shiptrack ." {
+		t.Errorf("README build command is %q, want %q", got, "go build -o shiptrack .")
+	}
+	if n := strings.Count(setUp, "\n    "); n != 2 {
+		t.Errorf("README Set up has %d indented command lines, want exactly 2 (run, test)", n)
 	}
 	ci, err := os.ReadFile(".ci/run")
 	if err != nil {
