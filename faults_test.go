@@ -37,6 +37,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -1016,23 +1017,15 @@ func redisHeld(t *testing.T, rc *redis.Client, prefix string) (queued, processin
 // (so every worker is inside a call when the process dies), a Redis key
 // prefix of the test's own, removed at the end, and the environment of a
 // binary on PostgreSQL and that Redis with a short lease and heartbeat.
-func sigkillEnv(t *testing.T, name string, lease, heartbeat time.Duration) (fake *weathertest.Server, rc *redis.Client, prefix string, e map[string]string) {
+func sigkillEnv(t *testing.T, lease, heartbeat time.Duration) (fake *weathertest.Server, rc *redis.Client, prefix string, e map[string]string) {
 	t.Helper()
 	fake = weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
-	testenv.Redis(t)
-	rc = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix = fmt.Sprintf("shiptrack-test-%s-%d", name, time.Now().UnixNano())
-	t.Cleanup(func() {
-		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
-		if len(keys) > 0 {
-			rc.Del(context.Background(), keys...)
-		}
-	})
+	rc = testutil.Redis(t)
+	prefix = testutil.RedisPrefix(t, rc)
 	e = map[string]string{
 		"SHIPTRACK_DATABASE_URL":        storetest.URL(t, "postgres"),
-		"SHIPTRACK_REDIS_URL":           "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_URL":           testenv.RedisURL(),
 		"SHIPTRACK_REDIS_PREFIX":        prefix,
 		"SHIPTRACK_WEATHERAPI_KEY":      weathertest.Key,
 		"SHIPTRACK_WEATHERAPI_URL":      fake.BaseURL(),
@@ -1055,7 +1048,7 @@ func TestFaultSIGKILL(t *testing.T) {
 		heartbeat = 2 * time.Second
 	)
 	bin := buildBinary(t, t.TempDir())
-	fake, rc, prefix, e := sigkillEnv(t, "fault-sigkill", lease, heartbeat)
+	fake, rc, prefix, e := sigkillEnv(t, lease, heartbeat)
 
 	first := startBinary(t, bin, e)
 	for deadline := time.Now().Add(20 * time.Second); fake.Total() < 4; { // all 4 workers hang in a call

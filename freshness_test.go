@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -40,7 +41,7 @@ func startReplicas(t *testing.T, driver string, n int, fake *weathertest.Server,
 		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
 	}
 	if driver == "postgres" {
-		e["SHIPTRACK_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+		e["SHIPTRACK_REDIS_URL"] = testenv.RedisURL()
 		e["SHIPTRACK_REDIS_PREFIX"] = "shiptrack-test-fresh-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
 	}
 	for k, v := range extra {

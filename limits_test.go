@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
@@ -27,23 +25,11 @@ import (
 // while the test runs: the counts are exact.
 func TestLimitsAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix := "shiptrack-test-limits:" + rand.Text() // base32: no glob characters
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, err := rc.Keys(ctx, prefix+":*").Result()
-		if err != nil {
-			t.Errorf("list test keys: %v", err)
-		}
-		if len(keys) > 0 {
-			rc.Del(ctx, keys...)
-		}
-	})
+	rc := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, rc)
 	e := map[string]string{
 		"SHIPTRACK_DATABASE_URL":          storetest.URL(t, "postgres"),
-		"SHIPTRACK_REDIS_URL":             "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_URL":             testenv.RedisURL(),
 		"SHIPTRACK_REDIS_PREFIX":          prefix,
 		"SHIPTRACK_WEATHER_PROVIDER":      "off",
 		"SHIPTRACK_LOG_LEVEL":             "error",

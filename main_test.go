@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -238,7 +236,7 @@ func TestServeFetchesWeather(t *testing.T) {
 			}
 			if d == "postgres" {
 				testenv.Redis(t)
-				e["SHIPTRACK_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+				e["SHIPTRACK_REDIS_URL"] = testenv.RedisURL()
 				e["SHIPTRACK_REDIS_PREFIX"] = "shiptrack-test-main-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
 			}
 			base := startServe(t, e)
@@ -380,20 +378,12 @@ func TestShutdownDuringRefreshLosesNoJob(t *testing.T) {
 	t.Parallel()
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
-	testenv.Redis(t)
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix := fmt.Sprintf("shiptrack-test-shutdown-%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
-		if len(keys) > 0 {
-			rc.Del(context.Background(), keys...)
-		}
-	})
+	rc := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, rc)
 	cfg, err := loadConfig("config.yaml", env(map[string]string{
 		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "postgres"),
 		"SHIPTRACK_LISTEN":         "127.0.0.1:0",
-		"SHIPTRACK_REDIS_URL":      "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_URL":      testenv.RedisURL(),
 		"SHIPTRACK_REDIS_PREFIX":   prefix,
 		"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
 		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),

@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
 
@@ -49,7 +51,7 @@ func TestRefusalKeepsTheKeyOut(t *testing.T) {
 	var logs lockedBuffer
 	r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), Workers: 1,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	eventually(t, "refusal noticed", func() bool { return r.Status(context.Background()).Failed > 0 })
+	testutil.Eventually(t, 20*time.Second, "refusal noticed", func() bool { return r.Status(context.Background()).Failed > 0 })
 	s := r.Status(context.Background())
 	if !s.Refusing || s.RefusedReason != "provider refused the key" {
 		t.Errorf("status %+v; want refused_reason %q", s, "provider refused the key")
