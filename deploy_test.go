@@ -29,6 +29,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 )
 
 // TestComposeFile loads compose.yaml as `docker compose` would and checks
@@ -404,7 +405,7 @@ type deployServer struct {
 	cmd      *exec.Cmd     // the server process
 	exited   chan struct{} // closed when it has exited; then err is set
 	err      error         // cmd.Wait's result
-	log      *syncBuffer
+	log      *testutil.SyncBuffer
 }
 
 // command returns `shiptrack args...` with the server's environment.
@@ -441,7 +442,7 @@ func tryStartDeployBinary(t *testing.T, bin, dir string) (*deployServer, error) 
 	addr := ln.Addr().String()
 	ln.Close()
 
-	r := &deployServer{bin: bin, dir: dir, addr: addr, exited: make(chan struct{}), log: new(syncBuffer)}
+	r := &deployServer{bin: bin, dir: dir, addr: addr, exited: make(chan struct{}), log: new(testutil.SyncBuffer)}
 	// Only our settings: none of the caller's SHIPTRACK_* variables.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SHIPTRACK_") {

@@ -44,7 +44,8 @@ func TestLimitsAcrossReplicas(t *testing.T) {
 	}
 	var replicas []string
 	for range 3 { // one after another: the first seeds the database
-		replicas = append(replicas, startServe(t, maps.Clone(e)))
+		base, _ := startService(t, e, nil)
+		replicas = append(replicas, base)
 	}
 
 	tests := []struct {
@@ -153,11 +154,12 @@ func TestFaultRedisDownLimits(t *testing.T) {
 		"SHIPTRACK_API_LIMIT_REDIS_TIMEOUT": "2s",
 	}
 	var replicas []string
-	logs := make([]*syncBuffer, 3)
+	logs := make([]*testutil.SyncBuffer, 3)
 	for i := range logs {
-		logs[i] = &syncBuffer{}
+		logs[i] = &testutil.SyncBuffer{}
 		log := slog.New(slog.NewJSONHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelInfo}))
-		replicas = append(replicas, startServeLog(t, maps.Clone(e), log))
+		base, _ := startService(t, e, log)
+		replicas = append(replicas, base)
 	}
 	const lookup = "/shipment/DHL/TN12345678"
 	phase := func(name, client, path, token string, n int, want map[int]int) {
@@ -189,7 +191,7 @@ func TestFaultRedisDownLimits(t *testing.T) {
 	rs.Start(t)
 	// Each replica probes Redis once a second while it is down.
 	for i := range replicas {
-		eventually(t, 15*time.Second, fmt.Sprintf("replica %d back on Redis", i), func() bool {
+		testutil.Eventually(t, 15*time.Second, fmt.Sprintf("replica %d back on Redis", i), func() bool {
 			return strings.Contains(logs[i].String(), "Redis answers again")
 		})
 	}
