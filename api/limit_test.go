@@ -170,7 +170,7 @@ func TestRedisLimitsDown(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Metrics: reg, RetryAfter: 10 * time.Millisecond,
 		Timeout: limitTestOptions.Timeout,
 	})
-	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}, RateLimit: 0.001, RateBurst: 3, Limits: limits}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(nil), RateLimit: 0.001, RateBurst: 3, Limits: limits}))
 	defer srv.Close()
 	var got []int
 	for range 5 {
@@ -247,7 +247,7 @@ func TestTokenFailureLimit(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(api.New(api.Config{
-				Shipments: oneShipment{nil}, Tokens: []string{"good-token"}, TrustProxy: true,
+				Shipments: oneShipment(nil), Tokens: []string{"good-token"}, TrustProxy: true,
 				TokenFailLimit: 3, TokenFailWindow: time.Hour, Limits: mk(t),
 			}))
 			defer srv.Close()
