@@ -27,6 +27,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/mattn/go-shellwords"
 
 	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/internal/testutil"
@@ -593,54 +594,41 @@ func dockerfileReleaseBuild(t *testing.T) deployBuildCommand {
 	return b
 }
 
-// deployShellWords splits a simple sh command line into words, honouring single
-// quotes, double quotes and backslashes. Anything that needs a real shell
-// (expansions, operators, globs) is an error.
+// deployShellWords splits a simple sh command line into words with
+// go-shellwords (quotes and backslashes as sh does). Anything that needs a
+// real shell (operators, expansions, globs, comments) is an error.
 func deployShellWords(s string) ([]string, error) {
-	var words []string
-	var w strings.Builder
-	inWord := false
+	// With ParseEnv and ParseBacktick off go-shellwords keeps $, globs and
+	// the rest as text, so refuse them here where sh would act on them:
+	// anywhere but in single quotes ($ and ` also in double quotes).
+	var quote byte
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words, inWord = append(words, w.String()), false
-				w.Reset()
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
 			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, errors.New("unterminated single quote")
-			}
-			w.WriteString(s[i+1 : i+1+j])
-			i, inWord = i+1+j, true
-		case c == '"':
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				if strings.IndexByte("$`", s[i]) >= 0 {
-					return nil, fmt.Errorf("shell expansion %q in double quotes", s[i])
-				}
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte(`"\`, s[i+1]) >= 0 {
-					i++
-				}
-				w.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, errors.New("unterminated double quote")
-			}
-			inWord = true
-		case c == '\\' && i+1 < len(s):
+		case c == '\\':
 			i++
-			w.WriteByte(s[i])
-			inWord = true
-		case strings.IndexByte("$`;&|<>(){}*?[~#", c) >= 0 && !(c == '#' && inWord):
+		case quote == '"' && (c == '$' || c == '`'):
+			return nil, fmt.Errorf("shell expansion %q in double quotes", c)
+		case quote == '"':
+			if c == '"' {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case strings.IndexByte("$`(){}*?[~", c) >= 0 || c == '#' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t'):
 			return nil, fmt.Errorf("shell syntax %q: keep the build RUN a simple command", c)
-		default:
-			w.WriteByte(c)
-			inWord = true
 		}
 	}
-	if inWord {
-		words = append(words, w.String())
+	p := shellwords.NewParser()
+	words, err := p.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if p.Position >= 0 {
+		return nil, fmt.Errorf("shell operator %q: keep the build RUN a simple command", s[p.Position])
 	}
 	return words, nil
 }
