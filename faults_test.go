@@ -918,10 +918,13 @@ type procServer struct {
 	logs *testutil.SyncBuffer
 }
 
+// startBinary runs `bin serve` with only the environment e (no config.yaml:
+// defaults plus e) on a free loopback port, and waits until it logs that
+// it listens. It is killed when the test ends if still running.
 func startBinary(t *testing.T, bin string, e map[string]string) *procServer {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Dir = t.TempDir() // no config.yaml: defaults plus the environment
+	cmd.Dir = t.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
 		"SHIPTRACK_LISTEN=127.0.0.1:0", "SHIPTRACK_LOG_FORMAT=json", "SHIPTRACK_LOG_LEVEL=debug"}
 	for k, v := range e {
@@ -948,6 +951,15 @@ func startBinary(t *testing.T, bin string, e map[string]string) *procServer {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return p
+}
+
+// command returns `shiptrack args...` with the server's environment and
+// the address it listens on, for commands such as healthcheck.
+func (p *procServer) command(args ...string) *exec.Cmd {
+	c := exec.Command(p.cmd.Path, args...)
+	c.Dir = p.cmd.Dir
+	c.Env = append(slices.Clone(p.cmd.Env), "SHIPTRACK_LISTEN="+strings.TrimPrefix(p.base, "http://"))
+	return c
 }
 
 // redisHeld counts the jobs in the queue and in every consumer's
