@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
@@ -20,11 +21,11 @@ import (
 // problem+json, as the API does every other error.
 func TestServeAnswersProblemsBeforeTheAPI(t *testing.T) {
 	t.Parallel()
-	base := startServe(t, map[string]string{
+	base, _ := startService(t, map[string]string{
 		"SHIPTRACK_DATABASE_URL":          storetest.URL(t, "sqlite"),
 		"SHIPTRACK_WEATHER_PROVIDER":      "off",
 		"SHIPTRACK_HTTP_MAX_HEADER_BYTES": "4096",
-	})
+	}, nil)
 	for _, tt := range []struct {
 		name, raw string
 		status    int
@@ -84,8 +85,8 @@ func TestServeRefusesBadText(t *testing.T) {
 	for _, d := range storetest.Drivers {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
-			base := startServeLog(t, map[string]string{
+			logs := &testutil.SyncBuffer{}
+			base, _ := startService(t, map[string]string{
 				"SHIPTRACK_DATABASE_URL": storetest.URL(t, d), "SHIPTRACK_WEATHER_PROVIDER": "off",
 				"SHIPTRACK_API_RATE_LIMIT": "0",
 			}, slog.New(slog.NewJSONHandler(logs, nil)))

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shiptrack/shiptrack/internal/testutil"
 )
 
 // TestConfigLimits: the checks across settings at the end of loadConfig,
@@ -74,7 +76,7 @@ func TestStartupErrorsHideThePassword(t *testing.T) {
 			for k, v := range tt.env {
 				e[k] = v
 			}
-			var stderr syncBuffer
+			var stderr testutil.SyncBuffer
 			err := run(t.Context(), []string{"serve"}, env(e), io.Discard, &stderr)
 			if err == nil {
 				t.Fatal("serve started")

@@ -8,9 +8,7 @@ package main
 import (
 	"debug/elf"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,6 +25,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/mattn/go-shellwords"
 
 	"github.com/shiptrack/shiptrack/internal/testenv"
 )
@@ -321,9 +320,12 @@ func TestStaticBinary(t *testing.T) {
 
 	checkStaticBinary(t, bin)
 
-	srv := startDeployBinary(t, bin, dir)
+	srv := startBinary(t, bin, map[string]string{
+		"SHIPTRACK_DATABASE_URL":     "sqlite:" + filepath.Join(dir, "t.db"),
+		"SHIPTRACK_WEATHER_PROVIDER": "off",
+	})
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get("http://" + srv.addr + "/shipment/")
+	resp, err := client.Get(srv.base + "/shipment/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,12 +347,12 @@ func TestStaticBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-srv.exited:
+	case <-srv.done:
 		if srv.err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0\n%s", srv.err, srv.log)
+			t.Errorf("exit after SIGTERM: %v, want status 0\n%s", srv.err, srv.logs)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatalf("still running 20s after SIGTERM\n%s", srv.log)
+		t.Fatalf("still running 20s after SIGTERM\n%s", srv.logs)
 	}
 
 	// With the server gone the healthcheck must fail, or it proves nothing.
@@ -393,100 +395,6 @@ func checkStaticBinary(t *testing.T, bin string) {
 			!strings.Contains(s, "not a dynamic executable") && !strings.Contains(s, "statically linked") {
 			t.Errorf("ldd: %s, want \"not a dynamic executable\"", s)
 		}
-	}
-}
-
-// deployServer is a started `shiptrack serve`.
-type deployServer struct {
-	bin, dir string
-	addr     string        // host:port it listens on
-	env      []string      // its environment, for more commands
-	cmd      *exec.Cmd     // the server process
-	exited   chan struct{} // closed when it has exited; then err is set
-	err      error         // cmd.Wait's result
-	log      *syncBuffer
-}
-
-// command returns `shiptrack args...` with the server's environment.
-func (r *deployServer) command(args ...string) *exec.Cmd {
-	c := exec.Command(r.bin, args...)
-	c.Env, c.Dir = r.env, r.dir
-	return c
-}
-
-// startDeployBinary runs `bin serve` on a free loopback port with a SQLite
-// database in dir and no weather provider, and waits until /healthz
-// answers 200. The process is killed when the test ends if still running.
-func startDeployBinary(t *testing.T, bin, dir string) *deployServer {
-	t.Helper()
-	// Another process may take the free port before the server binds it;
-	// then try another.
-	for attempt := 1; ; attempt++ {
-		r, err := tryStartDeployBinary(t, bin, dir)
-		if err == nil {
-			return r
-		}
-		if attempt == 3 || !strings.Contains(r.log.String(), "address already in use") {
-			t.Fatalf("%v\n%s", err, r.log)
-		}
-	}
-}
-
-func tryStartDeployBinary(t *testing.T, bin, dir string) (*deployServer, error) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-
-	r := &deployServer{bin: bin, dir: dir, addr: addr, exited: make(chan struct{}), log: new(syncBuffer)}
-	// Only our settings: none of the caller's SHIPTRACK_* variables.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SHIPTRACK_") {
-			r.env = append(r.env, kv)
-		}
-	}
-	r.env = append(r.env,
-		"SHIPTRACK_LISTEN="+addr,
-		"SHIPTRACK_DATABASE_URL=sqlite:"+filepath.Join(dir, "t.db"),
-		"SHIPTRACK_WEATHER_PROVIDER=off",
-		"SHIPTRACK_LOG_FORMAT=text",
-	)
-	r.cmd = r.command("serve")
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.err = r.cmd.Wait(); close(r.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-r.exited:
-		default:
-			_ = r.cmd.Process.Kill()
-			<-r.exited
-		}
-	})
-
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-r.exited:
-			return r, fmt.Errorf("shiptrack serve exited before answering: %v", r.err)
-		default:
-		}
-		if resp, err := client.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return r, errors.New("shiptrack serve: /healthz not 200 within 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -592,54 +500,41 @@ func dockerfileReleaseBuild(t *testing.T) deployBuildCommand {
 	return b
 }
 
-// deployShellWords splits a simple sh command line into words, honouring single
-// quotes, double quotes and backslashes. Anything that needs a real shell
-// (expansions, operators, globs) is an error.
+// deployShellWords splits a simple sh command line into words with
+// go-shellwords (quotes and backslashes as sh does). Anything that needs a
+// real shell (operators, expansions, globs, comments) is an error.
 func deployShellWords(s string) ([]string, error) {
-	var words []string
-	var w strings.Builder
-	inWord := false
+	// With ParseEnv and ParseBacktick off go-shellwords keeps $, globs and
+	// the rest as text, so refuse them here where sh would act on them:
+	// anywhere but in single quotes ($ and ` also in double quotes).
+	var quote byte
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words, inWord = append(words, w.String()), false
-				w.Reset()
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
 			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, errors.New("unterminated single quote")
-			}
-			w.WriteString(s[i+1 : i+1+j])
-			i, inWord = i+1+j, true
-		case c == '"':
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				if strings.IndexByte("$`", s[i]) >= 0 {
-					return nil, fmt.Errorf("shell expansion %q in double quotes", s[i])
-				}
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte(`"\`, s[i+1]) >= 0 {
-					i++
-				}
-				w.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, errors.New("unterminated double quote")
-			}
-			inWord = true
-		case c == '\\' && i+1 < len(s):
+		case c == '\\':
 			i++
-			w.WriteByte(s[i])
-			inWord = true
-		case strings.IndexByte("$`;&|<>(){}*?[~#", c) >= 0 && !(c == '#' && inWord):
+		case quote == '"' && (c == '$' || c == '`'):
+			return nil, fmt.Errorf("shell expansion %q in double quotes", c)
+		case quote == '"':
+			if c == '"' {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case strings.IndexByte("$`(){}*?[~", c) >= 0 || c == '#' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t'):
 			return nil, fmt.Errorf("shell syntax %q: keep the build RUN a simple command", c)
-		default:
-			w.WriteByte(c)
-			inWord = true
 		}
 	}
-	if inWord {
-		words = append(words, w.String())
+	p := shellwords.NewParser()
+	words, err := p.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if p.Position >= 0 {
+		return nil, fmt.Errorf("shell operator %q: keep the build RUN a simple command", s[p.Position])
 	}
 	return words, nil
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -289,7 +290,7 @@ func (r *throwawayRedis) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d
 
 func (r *throwawayRedis) Start(t *testing.T) {
 	t.Helper()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd := exec.Command("redis-server", r.args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	c, err := startChild(cmd)
@@ -319,46 +320,6 @@ func (r *throwawayRedis) Kill() { r.proc.stop(syscall.SIGKILL, 5*time.Second) }
 
 // ---------------------------------------------------------------------------
 // Serving and reading
-
-// faultServe runs serve in this process like startServeLog, but can also
-// be stopped before the test ends.
-func faultServe(t *testing.T, e map[string]string, log *slog.Logger) (base string, stop func()) {
-	t.Helper()
-	e["SHIPTRACK_LISTEN"] = "127.0.0.1:0"
-	cfg, err := loadConfig("config.yaml", env(e))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan struct{})
-	var serveErr error
-	go func() { serveErr = serve(ctx, cfg, log, ready); close(done) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-				if serveErr != nil {
-					t.Errorf("serve: %v", serveErr)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("server did not stop")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case addr := <-ready:
-		return "http://" + addr, stop
-	case <-done:
-		t.Fatalf("serve: %v", serveErr)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return "", stop
-}
 
 var faultClient = &http.Client{Timeout: 15 * time.Second}
 
@@ -508,14 +469,14 @@ func TestFaultPostgresDown(t *testing.T) {
 	t.Parallel()
 	pg := startThrowawayPostgres(t)
 	const requestTimeout = 2 * time.Second
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	e := map[string]string{
 		"SHIPTRACK_DATABASE_URL":         pg.URL(),
 		"SHIPTRACK_WEATHER_PROVIDER":     "off",
 		"SHIPTRACK_HTTP_REQUEST_TIMEOUT": requestTimeout.String(),
 		"SHIPTRACK_API_RATE_LIMIT":       "0",
 	}
-	base, _ := faultServe(t, copyEnv(e), slog.New(slog.NewJSONHandler(&logs, nil)))
+	base, _ := startService(t, e, slog.New(slog.NewJSONHandler(&logs, nil)))
 
 	_, list, arts := listAll(t, base)
 	if len(list) != 5 || arts != 9 {
@@ -574,7 +535,7 @@ func TestFaultPostgresDown(t *testing.T) {
 	// Until the change feed notices its connection is gone, the read cache
 	// may still answer what it holds (correctly: nothing can change while
 	// the database is down). From then on, everything reads the database.
-	eventually(t, 10*time.Second, "read cache off", func() bool { return metric(t, base, "shiptrack_cache_on") == 0 })
+	testutil.Eventually(t, 10*time.Second, "read cache off", func() bool { return metric(t, base, "shiptrack_cache_on") == 0 })
 	t.Logf("read cache off %v after the stop began", time.Since(downAt).Round(time.Millisecond))
 
 	// While it is down: 503 problem+json, quickly, with Retry-After.
@@ -719,8 +680,8 @@ func TestFaultPostgresHangs(t *testing.T) {
 		"SHIPTRACK_HTTP_REQUEST_TIMEOUT": requestTimeout.String(),
 		"SHIPTRACK_API_RATE_LIMIT":       "0",
 	}
-	var logs syncBuffer
-	base, _ := faultServe(t, copyEnv(e), slog.New(slog.NewJSONHandler(&logs, nil)))
+	var logs testutil.SyncBuffer
+	base, _ := startService(t, e, slog.New(slog.NewJSONHandler(&logs, nil)))
 	before, _, _ := listAll(t, base)
 
 	pausedAt := time.Now()
@@ -789,7 +750,7 @@ func TestFaultPostgresHangs(t *testing.T) {
 
 	resumedAt := time.Now()
 	pg.Resume(t)
-	eventually(t, 15*time.Second, "200 after the database thawed", func() bool {
+	testutil.Eventually(t, 15*time.Second, "200 after the database thawed", func() bool {
 		status, _, _, _, err := get(base + "/shipment/DHL/TN12345678")
 		return err == nil && status == 200
 	})
@@ -849,7 +810,7 @@ func TestFaultRedisDown(t *testing.T) {
 	t.Parallel()
 	rs := startThrowawayRedis(t)
 	fake := weathertest.NewServer(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := map[string]string{
 		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "postgres"),
@@ -861,7 +822,7 @@ func TestFaultRedisDown(t *testing.T) {
 		"SHIPTRACK_API_RATE_LIMIT": "0",
 	}
 	servedAt := time.Now()
-	base, _ := faultServe(t, copyEnv(e), log)
+	base, _ := startService(t, e, log)
 	waitWeather(t, base, 5, 20*time.Second)
 	t.Logf("5 shipments have weather %v after start", time.Since(servedAt).Round(time.Millisecond))
 
@@ -903,7 +864,7 @@ func TestFaultRedisDown(t *testing.T) {
 	}
 	restartAt := time.Now()
 	rs.Start(t)
-	eventually(t, 10*time.Second, "/readyz 200 after Redis came back", func() bool {
+	testutil.Eventually(t, 10*time.Second, "/readyz 200 after Redis came back", func() bool {
 		status, _, _, _, _ := get(base + "/readyz")
 		return status == 200
 	})
@@ -968,19 +929,22 @@ func buildBinary(t *testing.T, dir string) string {
 type procServer struct {
 	*child
 	base string
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 }
 
+// startBinary runs `bin serve` with only the environment e (no config.yaml:
+// defaults plus e) on a free loopback port, and waits until it logs that
+// it listens. It is killed when the test ends if still running.
 func startBinary(t *testing.T, bin string, e map[string]string) *procServer {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Dir = t.TempDir() // no config.yaml: defaults plus the environment
+	cmd.Dir = t.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
 		"SHIPTRACK_LISTEN=127.0.0.1:0", "SHIPTRACK_LOG_FORMAT=json", "SHIPTRACK_LOG_LEVEL=debug"}
 	for k, v := range e {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	c, err := startChild(cmd)
 	if err != nil {
@@ -1001,6 +965,15 @@ func startBinary(t *testing.T, bin string, e map[string]string) *procServer {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return p
+}
+
+// command returns `shiptrack args...` with the server's environment and
+// the address it listens on, for commands such as healthcheck.
+func (p *procServer) command(args ...string) *exec.Cmd {
+	c := exec.Command(p.cmd.Path, args...)
+	c.Dir = p.cmd.Dir
+	c.Env = append(slices.Clone(p.cmd.Env), "SHIPTRACK_LISTEN="+strings.TrimPrefix(p.base, "http://"))
+	return c
 }
 
 // redisHeld counts the jobs in the queue and in every consumer's
@@ -1030,23 +1003,15 @@ func redisHeld(t *testing.T, rc *redis.Client, prefix string) (queued, processin
 // (so every worker is inside a call when the process dies), a Redis key
 // prefix of the test's own, removed at the end, and the environment of a
 // binary on PostgreSQL and that Redis with a short lease and heartbeat.
-func sigkillEnv(t *testing.T, name string, lease, heartbeat time.Duration) (fake *weathertest.Server, rc *redis.Client, prefix string, e map[string]string) {
+func sigkillEnv(t *testing.T, lease, heartbeat time.Duration) (fake *weathertest.Server, rc *redis.Client, prefix string, e map[string]string) {
 	t.Helper()
 	fake = weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
-	testenv.Redis(t)
-	rc = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix = fmt.Sprintf("shiptrack-test-%s-%d", name, time.Now().UnixNano())
-	t.Cleanup(func() {
-		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
-		if len(keys) > 0 {
-			rc.Del(context.Background(), keys...)
-		}
-	})
+	rc = testutil.Redis(t)
+	prefix = testutil.RedisPrefix(t, rc)
 	e = map[string]string{
 		"SHIPTRACK_DATABASE_URL":        storetest.URL(t, "postgres"),
-		"SHIPTRACK_REDIS_URL":           "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_URL":           testenv.RedisURL(),
 		"SHIPTRACK_REDIS_PREFIX":        prefix,
 		"SHIPTRACK_WEATHERAPI_KEY":      weathertest.Key,
 		"SHIPTRACK_WEATHERAPI_URL":      fake.BaseURL(),
@@ -1069,7 +1034,7 @@ func TestFaultSIGKILL(t *testing.T) {
 		heartbeat = 2 * time.Second
 	)
 	bin := buildBinary(t, t.TempDir())
-	fake, rc, prefix, e := sigkillEnv(t, "fault-sigkill", lease, heartbeat)
+	fake, rc, prefix, e := sigkillEnv(t, lease, heartbeat)
 
 	first := startBinary(t, bin, e)
 	for deadline := time.Now().Add(20 * time.Second); fake.Total() < 4; { // all 4 workers hang in a call
@@ -1212,7 +1177,7 @@ func TestFaultProviderHugeBody(t *testing.T) {
 	t.Cleanup(func() { _ = provider.Close() })
 
 	dbURL := storetest.URL(t, "postgres")
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := map[string]string{
 		"SHIPTRACK_DATABASE_URL":   dbURL,
@@ -1220,7 +1185,7 @@ func TestFaultProviderHugeBody(t *testing.T) {
 		"SHIPTRACK_WEATHERAPI_URL": "http://" + ln.Addr().String() + "/v1",
 		"SHIPTRACK_WEATHER_RATE":   "1000",
 	}
-	base, stop := faultServe(t, copyEnv(e), log)
+	base, stop := startService(t, e, log)
 	waitWeather(t, base, 5, 20*time.Second)
 	stop()
 
@@ -1261,7 +1226,7 @@ func TestFaultProviderHugeBody(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	base, _ = faultServe(t, copyEnv(e), log)
+	base, _ = startService(t, e, log)
 	var st faultStatus
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		st = weatherStatus(t, base)
@@ -1416,8 +1381,8 @@ func TestFaultLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs syncBuffer
-	base, _ := faultServe(t, copyEnv(e), slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	var logs testutil.SyncBuffer
+	base, _ := startService(t, e, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	resp, err := faultClient.Get(base + "/shipment/?limit=20")
 	if err != nil {
 		t.Fatal(err)

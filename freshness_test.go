@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -40,7 +42,7 @@ func startReplicas(t *testing.T, driver string, n int, fake *weathertest.Server,
 		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
 	}
 	if driver == "postgres" {
-		e["SHIPTRACK_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+		e["SHIPTRACK_REDIS_URL"] = testenv.RedisURL()
 		e["SHIPTRACK_REDIS_PREFIX"] = "shiptrack-test-fresh-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
 	}
 	for k, v := range extra {
@@ -57,7 +59,7 @@ func startReplicas(t *testing.T, driver string, n int, fake *weathertest.Server,
 	}
 	bases := make([]string, n)
 	for i := range bases {
-		bases[i] = startServe(t, copyEnv(e))
+		bases[i], _ = startService(t, e, nil)
 	}
 	return bases
 }
@@ -115,7 +117,7 @@ func TestWeatherCadenceRealClock(t *testing.T) {
 			// The first window's start, as the data has it (second
 			// precision in JSON, so samples land 4-5 s into each step).
 			var st windowStatus
-			eventually(t, 10*time.Second, "first window", func() bool {
+			testutil.Eventually(t, 10*time.Second, "first window", func() bool {
 				getJSON(t, bases[0]+"/weather/status", &st)
 				return !st.LastRunAt.IsZero()
 			})
@@ -184,7 +186,7 @@ func TestWeatherRetryRealClock(t *testing.T) {
 			bases := startReplicas(t, s.driver, s.replicas, fake, nil)
 
 			var st windowStatus
-			eventually(t, 10*time.Second, "a failed fetch waiting for its retry", func() bool {
+			testutil.Eventually(t, 10*time.Second, "a failed fetch waiting for its retry", func() bool {
 				st = windowStatus{}
 				for _, b := range bases {
 					var one windowStatus

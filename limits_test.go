@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
@@ -27,23 +25,11 @@ import (
 // while the test runs: the counts are exact.
 func TestLimitsAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix := "shiptrack-test-limits:" + rand.Text() // base32: no glob characters
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, err := rc.Keys(ctx, prefix+":*").Result()
-		if err != nil {
-			t.Errorf("list test keys: %v", err)
-		}
-		if len(keys) > 0 {
-			rc.Del(ctx, keys...)
-		}
-	})
+	rc := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, rc)
 	e := map[string]string{
 		"SHIPTRACK_DATABASE_URL":          storetest.URL(t, "postgres"),
-		"SHIPTRACK_REDIS_URL":             "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_URL":             testenv.RedisURL(),
 		"SHIPTRACK_REDIS_PREFIX":          prefix,
 		"SHIPTRACK_WEATHER_PROVIDER":      "off",
 		"SHIPTRACK_LOG_LEVEL":             "error",
@@ -58,7 +44,8 @@ func TestLimitsAcrossReplicas(t *testing.T) {
 	}
 	var replicas []string
 	for range 3 { // one after another: the first seeds the database
-		replicas = append(replicas, startServe(t, maps.Clone(e)))
+		base, _ := startService(t, e, nil)
+		replicas = append(replicas, base)
 	}
 
 	tests := []struct {
@@ -167,11 +154,12 @@ func TestFaultRedisDownLimits(t *testing.T) {
 		"SHIPTRACK_API_LIMIT_REDIS_TIMEOUT": "2s",
 	}
 	var replicas []string
-	logs := make([]*syncBuffer, 3)
+	logs := make([]*testutil.SyncBuffer, 3)
 	for i := range logs {
-		logs[i] = &syncBuffer{}
+		logs[i] = &testutil.SyncBuffer{}
 		log := slog.New(slog.NewJSONHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelInfo}))
-		replicas = append(replicas, startServeLog(t, maps.Clone(e), log))
+		base, _ := startService(t, e, log)
+		replicas = append(replicas, base)
 	}
 	const lookup = "/shipment/DHL/TN12345678"
 	phase := func(name, client, path, token string, n int, want map[int]int) {
@@ -203,7 +191,7 @@ func TestFaultRedisDownLimits(t *testing.T) {
 	rs.Start(t)
 	// Each replica probes Redis once a second while it is down.
 	for i := range replicas {
-		eventually(t, 15*time.Second, fmt.Sprintf("replica %d back on Redis", i), func() bool {
+		testutil.Eventually(t, 15*time.Second, fmt.Sprintf("replica %d back on Redis", i), func() bool {
 			return strings.Contains(logs[i].String(), "Redis answers again")
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,13 +13,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -163,9 +160,9 @@ func TestServeSeedsAndShutsDown(t *testing.T) {
 	for _, d := range storetest.Drivers {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			base := startServe(t, map[string]string{
+			base, _ := startService(t, map[string]string{
 				"SHIPTRACK_DATABASE_URL": storetest.URL(t, d), "SHIPTRACK_WEATHER_PROVIDER": "off",
-			})
+			}, nil)
 			var list []struct {
 				Articles []json.RawMessage `json:"articles"`
 			}
@@ -179,46 +176,6 @@ func TestServeSeedsAndShutsDown(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startServe runs serve with the given environment and stops it when the
-// test ends; it returns the base URL.
-func startServe(t *testing.T, e map[string]string) string {
-	t.Helper()
-	return startServeLog(t, e, slog.New(slog.DiscardHandler))
-}
-
-func startServeLog(t *testing.T, e map[string]string, log *slog.Logger) string {
-	t.Helper()
-	e["SHIPTRACK_LISTEN"] = "127.0.0.1:0"
-	cfg, err := loadConfig("config.yaml", env(e))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return ""
 }
 
 // TestServeFetchesWeather is the weather pipeline end to end: the binary's
@@ -238,10 +195,10 @@ func TestServeFetchesWeather(t *testing.T) {
 			}
 			if d == "postgres" {
 				testenv.Redis(t)
-				e["SHIPTRACK_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+				e["SHIPTRACK_REDIS_URL"] = testenv.RedisURL()
 				e["SHIPTRACK_REDIS_PREFIX"] = "shiptrack-test-main-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
 			}
-			base := startServe(t, e)
+			base, _ := startService(t, e, nil)
 			deadline := time.Now().Add(20 * time.Second)
 			for {
 				var list []struct {
@@ -283,18 +240,6 @@ func TestServeFetchesWeather(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -314,11 +259,11 @@ func getJSON(t *testing.T, url string, v any) {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	fake := weathertest.NewServer(t)
-	base := startServe(t, map[string]string{
+	base, _ := startService(t, map[string]string{
 		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "sqlite"),
 		"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
 		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
-	})
+	}, nil)
 	deadline := time.Now().Add(20 * time.Second)
 	for fake.Total() < 5 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -380,20 +325,12 @@ func TestShutdownDuringRefreshLosesNoJob(t *testing.T) {
 	t.Parallel()
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
-	testenv.Redis(t)
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix := fmt.Sprintf("shiptrack-test-shutdown-%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
-		if len(keys) > 0 {
-			rc.Del(context.Background(), keys...)
-		}
-	})
+	rc := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, rc)
 	cfg, err := loadConfig("config.yaml", env(map[string]string{
 		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "postgres"),
 		"SHIPTRACK_LISTEN":         "127.0.0.1:0",
-		"SHIPTRACK_REDIS_URL":      "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_URL":      testenv.RedisURL(),
 		"SHIPTRACK_REDIS_PREFIX":   prefix,
 		"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
 		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
@@ -431,24 +368,6 @@ func TestShutdownDuringRefreshLosesNoJob(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLogs checks the request log line (method, path, status, duration,
 // request id, X-Request-ID honoured and returned) and that a failing
 // provider's errors never show the API key.
@@ -456,9 +375,9 @@ func TestLogs(t *testing.T) {
 	t.Parallel()
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.ServerError)
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	base := startServeLog(t, map[string]string{
+	base, _ := startService(t, map[string]string{
 		"SHIPTRACK_DATABASE_URL":   storetest.URL(t, "sqlite"),
 		"SHIPTRACK_WEATHERAPI_KEY": weathertest.Key,
 		"SHIPTRACK_WEATHERAPI_URL": fake.BaseURL(),
@@ -520,13 +439,13 @@ func TestConfigTokensList(t *testing.T) {
 // and oversize headers are refused.
 func TestSlowClientsCutOff(t *testing.T) {
 	t.Parallel()
-	base := startServe(t, map[string]string{
+	base, _ := startService(t, map[string]string{
 		"SHIPTRACK_DATABASE_URL":             storetest.URL(t, "sqlite"),
 		"SHIPTRACK_WEATHER_PROVIDER":         "off",
 		"SHIPTRACK_HTTP_READ_HEADER_TIMEOUT": "500ms",
 		"SHIPTRACK_HTTP_READ_TIMEOUT":        "1s",
 		"SHIPTRACK_HTTP_MAX_HEADER_BYTES":    "4096",
-	})
+	}, nil)
 	addr := strings.TrimPrefix(base, "http://")
 	trickle := func(t *testing.T, start string, each string) time.Duration {
 		t.Helper()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -30,18 +31,18 @@ func TestReadCacheFollowsWrites(t *testing.T) {
 func testReadCacheFollowsWrites(t *testing.T, driver string) {
 	ctx := context.Background()
 	dbURL := storetest.URL(t, driver)
-	base := startServe(t, map[string]string{
+	base, _ := startService(t, map[string]string{
 		"SHIPTRACK_DATABASE_URL":     dbURL,
 		"SHIPTRACK_WEATHER_PROVIDER": "off",
 		"SHIPTRACK_API_RATE_LIMIT":   "0",
-	})
+	}, nil)
 	other, err := store.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = other.Close() })
 
-	eventually(t, 10*time.Second, "read cache on", func() bool { return metric(t, base, "shiptrack_cache_on") == 1 })
+	testutil.Eventually(t, 10*time.Second, "read cache on", func() bool { return metric(t, base, "shiptrack_cache_on") == 1 })
 
 	type answer struct {
 		Status  string `json:"status"`
@@ -73,7 +74,7 @@ func testReadCacheFollowsWrites(t *testing.T, driver string) {
 	if _, err := other.ImportCSV(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "imported status in the lookup", func() bool {
+	testutil.Eventually(t, 10*time.Second, "imported status in the lookup", func() bool {
 		var a answer
 		getJSON(t, lookup, &a)
 		return a.Status == "delivered"
@@ -92,12 +93,12 @@ func testReadCacheFollowsWrites(t *testing.T, driver string) {
 		TemperatureC: 21.5, Condition: "Sunny", ObservedAt: now, FetchedAt: now, Provider: "weatherapi"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "new weather in the lookup", func() bool {
+	testutil.Eventually(t, 10*time.Second, "new weather in the lookup", func() bool {
 		var a answer
 		getJSON(t, lookup, &a)
 		return a.Weather != nil && a.Weather.TemperatureC == 21.5
 	})
-	eventually(t, 10*time.Second, "new weather in the page", func() bool {
+	testutil.Eventually(t, 10*time.Second, "new weather in the page", func() bool {
 		getJSON(t, base+"/shipment/?limit=2", &page)
 		for _, a := range page {
 			if a.Weather != nil && a.Weather.TemperatureC == 21.5 {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -108,9 +109,9 @@ func TestReadmeExamples(t *testing.T) {
 		for k, v := range extra {
 			e[k] = v
 		}
-		base := startServe(t, e)
+		base, _ := startService(t, e, nil)
 		// The examples show weather: wait for the start-up refresh.
-		eventually(t, 20*time.Second, "weather for the seed", func() bool {
+		testutil.Eventually(t, 20*time.Second, "weather for the seed", func() bool {
 			var s struct {
 				Weather json.RawMessage `json:"weather"`
 			}

@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -52,19 +53,12 @@ func TestSIGTERMWithSlowClients(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 	fake := weathertest.NewServer(t)
 	fake.SetMode(weathertest.Hang)
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rc.Close() })
-	prefix := fmt.Sprintf("shiptrack-test-sigterm-slow-%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		keys, _ := rc.Keys(context.Background(), prefix+":*").Result()
-		if len(keys) > 0 {
-			rc.Del(context.Background(), keys...)
-		}
-	})
+	rc := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, rc)
 	dbURL := storetest.URL(t, "postgres")
 	e := map[string]string{
 		"SHIPTRACK_DATABASE_URL":          dbURL,
-		"SHIPTRACK_REDIS_URL":             "redis://127.0.0.1:6379/0",
+		"SHIPTRACK_REDIS_URL":             testenv.RedisURL(),
 		"SHIPTRACK_REDIS_PREFIX":          prefix,
 		"SHIPTRACK_WEATHERAPI_KEY":        weathertest.Key,
 		"SHIPTRACK_WEATHERAPI_URL":        fake.BaseURL(),
@@ -214,7 +208,7 @@ func TestSIGKILLImmediateRestart(t *testing.T) {
 		sweep     = 30 * time.Second // jobs.Config.SweepEvery with the default 2h interval
 	)
 	bin := buildBinary(t, t.TempDir())
-	fake, rc, prefix, e := sigkillEnv(t, "sigkill-restart", lease, heartbeat)
+	fake, rc, prefix, e := sigkillEnv(t, lease, heartbeat)
 	first := startBinary(t, bin, e)
 	for deadline := time.Now().Add(20 * time.Second); fake.Total() < 4; {
 		if time.Now().After(deadline) {

@@ -11,7 +11,7 @@ import (
 
 func TestListNeedsToken(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}, Tokens: []string{"s3cret-token", "other"}}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(nil), Tokens: []string{"s3cret-token", "other"}}))
 	defer srv.Close()
 	tests := []struct {
 		name, auth string
@@ -52,7 +52,7 @@ func TestListNeedsToken(t *testing.T) {
 
 func TestLookupRateLimit(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}, RateLimit: 1, RateBurst: 3}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(nil), RateLimit: 1, RateBurst: 3}))
 	defer srv.Close()
 	var got []int
 	for range 5 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -229,17 +230,17 @@ func assertProblem(t *testing.T, r response, status int) api.Problem {
 	return p
 }
 
-// failing is a store whose every call fails in a chosen way.
-type failing struct{ err error }
-
-func (f failing) List(context.Context, store.ListParams) (store.Page, error) {
-	return store.Page{}, f.err
-}
-func (f failing) Get(context.Context, string, string) (store.Shipment, error) {
-	if f.err == nil {
-		panic("boom: internal detail")
+// failing is a store whose every call fails with err, or panics if err is nil.
+func failing(err error) *mock.Shipments {
+	return &mock.Shipments{
+		ListFn: func(context.Context, store.ListParams) (store.Page, error) { return store.Page{}, err },
+		GetFn: func(context.Context, string, string) (store.Shipment, error) {
+			if err == nil {
+				panic("boom: internal detail")
+			}
+			return store.Shipment{}, err
+		},
 	}
-	return store.Shipment{}, f.err
 }
 
 func TestErrorsDoNotLeak(t *testing.T) {
@@ -256,7 +257,7 @@ func TestErrorsDoNotLeak(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := httptest.NewServer(api.New(api.Config{Shipments: failing{tt.err}}))
+			srv := httptest.NewServer(api.New(api.Config{Shipments: failing(tt.err)}))
 			defer srv.Close()
 			r := do(t, "GET", srv.URL+"/shipment/DHL/TN1", "", "")
 			assertProblem(t, r, tt.status)
@@ -274,7 +275,7 @@ func TestErrorsDoNotLeak(t *testing.T) {
 func TestReadiness(t *testing.T) {
 	t.Parallel()
 	down := errors.New("dial tcp: connection refused")
-	srv := httptest.NewServer(api.New(api.Config{Shipments: failing{}, ReadyChecks: []api.Check{
+	srv := httptest.NewServer(api.New(api.Config{Shipments: failing(nil), ReadyChecks: []api.Check{
 		{Name: "database", Fn: func(context.Context) error { return nil }},
 		{Name: "queue", Fn: func(context.Context) error { return down }},
 	}}))
@@ -308,14 +309,11 @@ func TestPathEscapes(t *testing.T) {
 
 // hangingStore blocks until the request's context ends, or fails after 5 s
 // when nothing ends it.
-type hangingStore struct{ failing }
-
-func (hangingStore) Get(ctx context.Context, _, _ string) (store.Shipment, error) {
-	return store.Shipment{}, hang(ctx)
-}
-
-func (hangingStore) List(ctx context.Context, _ store.ListParams) (store.Page, error) {
-	return store.Page{}, hang(ctx)
+func hangingStore() *mock.Shipments {
+	return &mock.Shipments{
+		GetFn:  func(ctx context.Context, _, _ string) (store.Shipment, error) { return store.Shipment{}, hang(ctx) },
+		ListFn: func(ctx context.Context, _ store.ListParams) (store.Page, error) { return store.Page{}, hang(ctx) },
+	}
 }
 
 func hang(ctx context.Context) error {
@@ -338,7 +336,7 @@ func TestRequestTimeout(t *testing.T) {
 		name  string
 		cache *api.Cache
 	}{{"no cache", nil}, {"cache", cache}} {
-		srv := httptest.NewServer(api.New(api.Config{Shipments: hangingStore{}, Cache: c.cache, RequestTimeout: 50 * time.Millisecond}))
+		srv := httptest.NewServer(api.New(api.Config{Shipments: hangingStore(), Cache: c.cache, RequestTimeout: 50 * time.Millisecond}))
 		t.Cleanup(srv.Close)
 		for _, req := range []struct{ method, path, ct, body string }{
 			{"GET", "/shipment/DHL/TN1", "", ""},
@@ -368,7 +366,7 @@ func TestClientHangUpIsNotAServerError(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(api.New(api.Config{Shipments: hangingStore{}, Logger: log}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: hangingStore(), Logger: log}))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

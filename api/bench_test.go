@@ -23,6 +23,7 @@ import (
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/bench/benchdata"
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -31,15 +32,10 @@ const benchToken = "bench-token"
 
 // memShipments answers every lookup with one shipment and every list with
 // the same page of 100.
-type memShipments struct {
-	one  store.Shipment
-	page []store.Shipment
-}
-
-func newMemShipments() *memShipments {
+func memShipments() *mock.Shipments {
 	now := time.Now().UTC().Truncate(time.Second)
 	in := benchdata.Shipments(100, 1000, 20_000_000)
-	m := &memShipments{}
+	var page []store.Shipment
 	for i, s := range in {
 		loc, _ := store.ParseLocation(s.ReceiverAddress)
 		loc.ID = uint64(i + 1)
@@ -52,18 +48,14 @@ func newMemShipments() *memShipments {
 				ConditionCode: "1003", Humidity: 81, WindKph: 15.1, ObservedAt: now, FetchedAt: now, Provider: "weatherapi",
 			},
 		}
-		m.page = append(m.page, sh)
+		page = append(page, sh)
 	}
-	m.one = m.page[0]
-	return m
-}
-
-func (m *memShipments) Get(context.Context, string, string) (store.Shipment, error) {
-	return m.one, nil
-}
-
-func (m *memShipments) List(_ context.Context, p store.ListParams) (store.Page, error) {
-	return store.Page{Shipments: m.page[:min(p.Limit, len(m.page))], NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+	return &mock.Shipments{
+		GetFn: func(context.Context, string, string) (store.Shipment, error) { return page[0], nil },
+		ListFn: func(_ context.Context, p store.ListParams) (store.Page, error) {
+			return store.Page{Shipments: page[:min(p.Limit, len(page))], NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+		},
+	}
 }
 
 func BenchmarkAPI(b *testing.B) {
@@ -75,9 +67,9 @@ func BenchmarkAPI(b *testing.B) {
 				deep      string
 			)
 			if backend == "memory" {
-				m := newMemShipments()
-				shipments = m
-				lookups = []store.ShipmentInput{{Carrier: m.one.Carrier, TrackingNumber: m.one.TrackingNumber}}
+				shipments = memShipments()
+				one, _ := shipments.Get(context.Background(), "", "")
+				lookups = []store.ShipmentInput{{Carrier: one.Carrier, TrackingNumber: one.TrackingNumber}}
 				deep = "eyJjIjoiZGhsIiwidCI6IlROMSJ9"
 			} else {
 				st := storetest.Open(b, backend)

@@ -170,7 +170,7 @@ func TestLookupTrailingSlash(t *testing.T) {
 // (and the log) carries a new id.
 func TestBadRequestIDReplaced(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(api.New(api.Config{Shipments: failing{}}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: failing(nil)}))
 	t.Cleanup(srv.Close)
 	for _, tt := range []struct {
 		name, id string

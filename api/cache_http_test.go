@@ -9,32 +9,37 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/store"
 )
 
-// countingShipments serves one shipment (TN1 at DHL, location 7) and a
-// page with a next cursor, and counts the reads that reach it.
-type countingShipments struct {
+// readCounts counts the reads that reach countingShipments and holds the
+// weather it shows.
+type readCounts struct {
 	gets, lists atomic.Int64
 	weather     atomic.Pointer[store.Weather]
 }
 
-func (c *countingShipments) shipment() store.Shipment {
-	return store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", Articles: []store.Article{},
-		Location: &store.Location{ID: 7, WeatherID: 7, City: "Paris", Country: "France", PostalCode: "75001"}, Weather: c.weather.Load()}
-}
-
-func (c *countingShipments) Get(_ context.Context, carrier, tn string) (store.Shipment, error) {
-	c.gets.Add(1)
-	if store.CarrierKey(carrier) != "dhl" || tn != "TN1" {
-		return store.Shipment{}, store.ErrNotFound
+// countingShipments serves one shipment (TN1 at DHL, location 7) and a
+// page with a next cursor, and counts the reads that reach it in c.
+func countingShipments(c *readCounts) *mock.Shipments {
+	shipment := func() store.Shipment {
+		return store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", Articles: []store.Article{},
+			Location: &store.Location{ID: 7, WeatherID: 7, City: "Paris", Country: "France", PostalCode: "75001"}, Weather: c.weather.Load()}
 	}
-	return c.shipment(), nil
-}
-
-func (c *countingShipments) List(context.Context, store.ListParams) (store.Page, error) {
-	c.lists.Add(1)
-	return store.Page{Shipments: []store.Shipment{c.shipment()}, NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+	return &mock.Shipments{
+		GetFn: func(_ context.Context, carrier, tn string) (store.Shipment, error) {
+			c.gets.Add(1)
+			if store.CarrierKey(carrier) != "dhl" || tn != "TN1" {
+				return store.Shipment{}, store.ErrNotFound
+			}
+			return shipment(), nil
+		},
+		ListFn: func(context.Context, store.ListParams) (store.Page, error) {
+			c.lists.Add(1)
+			return store.Page{Shipments: []store.Shipment{shipment()}, NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+		},
+	}
 }
 
 // TestCachedAnswers: what the cache serves is byte for byte what the store
@@ -45,9 +50,9 @@ func TestCachedAnswers(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	clock := atomic.Pointer[time.Time]{}
 	clock.Store(&now)
-	st := &countingShipments{}
+	st := &readCounts{}
 	cache := api.NewCache(1 << 20)
-	srv := httptest.NewServer(api.New(api.Config{Shipments: st, Cache: cache, RateLimit: 0,
+	srv := httptest.NewServer(api.New(api.Config{Shipments: countingShipments(st), Cache: cache, RateLimit: 0,
 		Now: func() time.Time { return *clock.Load() }}))
 	t.Cleanup(srv.Close)
 

@@ -19,7 +19,7 @@ import (
 // /docs links to, and revalidated with its ETag.
 func TestDocsAssets(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(api.New(api.Config{Shipments: webFake{}}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: webFake(nil)}))
 	t.Cleanup(srv.Close)
 	// No transparent decompression: the test sees what the server sends.
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/valid"
 )
@@ -131,20 +132,19 @@ func checkDecodeLookup(t *testing.T, body []byte, ct string) {
 // fuzzNotFound is a Shipments that knows no shipment. Text that breaks
 // the boundary's rule must never reach it: it answers such a read with an
 // internal error, which the fuzz target reports as a 500.
-type fuzzNotFound struct{}
-
-func (fuzzNotFound) List(_ context.Context, p store.ListParams) (store.Page, error) {
-	if valid.Text(p.Carrier, valid.Carrier) != nil || valid.Text(p.Status, valid.Status) != nil {
-		return store.Page{}, fmt.Errorf("fuzz: bad text reached the store: %+v", p)
-	}
-	return store.Page{}, fmt.Errorf("fuzz: %w", store.ErrNotFound)
-}
-
-func (fuzzNotFound) Get(_ context.Context, carrier, tn string) (store.Shipment, error) {
-	if valid.Text(carrier, valid.Carrier) != nil || valid.Text(tn, valid.TrackingNumber) != nil || carrier == "" || tn == "" {
-		return store.Shipment{}, fmt.Errorf("fuzz: bad text reached the store: %q/%q", carrier, tn)
-	}
-	return store.Shipment{}, fmt.Errorf("fuzz: shipment %s/%s: %w", carrier, tn, store.ErrNotFound)
+var fuzzNotFound = &mock.Shipments{
+	ListFn: func(_ context.Context, p store.ListParams) (store.Page, error) {
+		if valid.Text(p.Carrier, valid.Carrier) != nil || valid.Text(p.Status, valid.Status) != nil {
+			return store.Page{}, fmt.Errorf("fuzz: bad text reached the store: %+v", p)
+		}
+		return store.Page{}, fmt.Errorf("fuzz: %w", store.ErrNotFound)
+	},
+	GetFn: func(_ context.Context, carrier, tn string) (store.Shipment, error) {
+		if valid.Text(carrier, valid.Carrier) != nil || valid.Text(tn, valid.TrackingNumber) != nil || carrier == "" || tn == "" {
+			return store.Shipment{}, fmt.Errorf("fuzz: bad text reached the store: %q/%q", carrier, tn)
+		}
+		return store.Shipment{}, fmt.Errorf("fuzz: shipment %s/%s: %w", carrier, tn, store.ErrNotFound)
+	},
 }
 
 // FuzzLookupHandler sends a fuzzed POST /shipment/ (Content-Type and body)
@@ -155,7 +155,7 @@ func FuzzLookupHandler(f *testing.F) {
 	f.Add("application/x-www-form-urlencoded", []byte("tracking_number=TN12345678&carrier=DHL"), "?limit=5&carrier=dhl")
 	f.Add("multipart/form-data; boundary=X", []byte("--X\r\nContent-Disposition: form-data; name=\"carrier\"\r\n\r\nDHL\r\n--X--\r\n"), "DHL%2FX/TN%zz")
 	f.Add("text/plain", []byte("hello"), "")
-	srv := New(Config{Shipments: fuzzNotFound{}})
+	srv := New(Config{Shipments: fuzzNotFound})
 	f.Fuzz(func(t *testing.T, ct string, body []byte, path string) {
 		r := httptest.NewRequest(http.MethodPost, "/shipment/", bytes.NewReader(body))
 		if ct != "" {

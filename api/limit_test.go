@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -22,58 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 )
-
-// limitTestRedis returns a client for the test Redis.
-func limitTestRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	url := os.Getenv("SHIPTRACK_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse SHIPTRACK_TEST_REDIS_URL: %v", err)
-	}
-	rc := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rc.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rc.Ping(ctx).Err(); err != nil {
-		t.Fatalf("redis at %s unreachable (set SHIPTRACK_TEST_REDIS_URL): %v", url, err)
-	}
-	return rc
-}
-
-// limitTestPrefix is a key prefix this test owns; its keys are deleted when
-// the test ends.
-func limitTestPrefix(t *testing.T, rc *redis.Client) string {
-	t.Helper()
-	prefix := "shiptrack-test:" + rand.Text() // base32: no glob characters
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, err := redisKeys(ctx, rc, prefix+":*")
-		if err != nil {
-			t.Errorf("scan test keys: %v", err)
-		}
-		if len(keys) > 0 {
-			if err := rc.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("delete test keys: %v", err)
-			}
-		}
-	})
-	return prefix
-}
-
-func redisKeys(ctx context.Context, rc *redis.Client, pattern string) ([]string, error) {
-	var keys []string
-	iter := rc.Scan(ctx, 0, pattern, 100).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	return keys, iter.Err()
-}
 
 // limitTestOptions waits for a live Redis far longer than the default, so
 // a stall of the busy test machine does not make a replica count alone and
@@ -87,8 +36,8 @@ func limitsUnderTest(t *testing.T) map[string]func(t *testing.T) api.Limits {
 	return map[string]func(t *testing.T) api.Limits{
 		"memory": func(*testing.T) api.Limits { return api.MemoryLimits{} },
 		"redis": func(t *testing.T) api.Limits {
-			rc := limitTestRedis(t)
-			return api.NewRedisLimits(rc, limitTestPrefix(t, rc), limitTestOptions)
+			rc := testutil.Redis(t)
+			return api.NewRedisLimits(rc, testutil.RedisPrefix(t, rc), limitTestOptions)
 		},
 	}
 }
@@ -145,10 +94,10 @@ func TestLimiter(t *testing.T) {
 func TestRedisLimitsShared(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	prefix := limitTestPrefix(t, limitTestRedis(t))
+	prefix := testutil.RedisPrefix(t, testutil.Redis(t))
 	var replicas []api.RateLimiter
 	for range 3 {
-		replicas = append(replicas, api.NewRedisLimits(limitTestRedis(t), prefix, limitTestOptions).
+		replicas = append(replicas, api.NewRedisLimits(testutil.Redis(t), prefix, limitTestOptions).
 			Limiter("lookups", api.Limit{Every: time.Hour, Burst: 5}))
 	}
 	allowed := 0
@@ -161,15 +110,15 @@ func TestRedisLimitsShared(t *testing.T) {
 		t.Errorf("3 replicas allowed %d of 30, want 5 (one burst)", allowed)
 	}
 	// The counts sit under the configured prefix, and nowhere else.
-	rc := limitTestRedis(t)
-	if keys, _ := redisKeys(ctx, rc, prefix+":*"); len(keys) != 1 || keys[0] != prefix+":ratelimit:lookups:203.0.113.7" {
+	rc := testutil.Redis(t)
+	if keys, _ := testutil.RedisKeys(ctx, rc, prefix+":*"); len(keys) != 1 || keys[0] != prefix+":ratelimit:lookups:203.0.113.7" {
 		t.Errorf("keys under the prefix: %v, want [%s:ratelimit:lookups:203.0.113.7]", keys, prefix)
 	}
-	if keys, _ := redisKeys(ctx, rc, "rate:"+prefix+"*"); len(keys) != 0 {
+	if keys, _ := testutil.RedisKeys(ctx, rc, "rate:"+prefix+"*"); len(keys) != 0 {
 		t.Errorf("keys outside the prefix: %v", keys)
 	}
 	// Another prefix (another deployment, another test) counts apart.
-	other := api.NewRedisLimits(rc, limitTestPrefix(t, rc), limitTestOptions).
+	other := api.NewRedisLimits(rc, testutil.RedisPrefix(t, rc), limitTestOptions).
 		Limiter("lookups", api.Limit{Every: time.Hour, Burst: 5})
 	if ok, _ := other.Allow(ctx, "203.0.113.7"); !ok {
 		t.Error("another prefix shares the allowance")
@@ -221,7 +170,7 @@ func TestRedisLimitsDown(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Metrics: reg, RetryAfter: 10 * time.Millisecond,
 		Timeout: limitTestOptions.Timeout,
 	})
-	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}, RateLimit: 0.001, RateBurst: 3, Limits: limits}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(nil), RateLimit: 0.001, RateBurst: 3, Limits: limits}))
 	defer srv.Close()
 	var got []int
 	for range 5 {
@@ -298,7 +247,7 @@ func TestTokenFailureLimit(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(api.New(api.Config{
-				Shipments: oneShipment{nil}, Tokens: []string{"good-token"}, TrustProxy: true,
+				Shipments: oneShipment(nil), Tokens: []string{"good-token"}, TrustProxy: true,
 				TokenFailLimit: 3, TokenFailWindow: time.Hour, Limits: mk(t),
 			}))
 			defer srv.Close()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -71,24 +72,20 @@ func TestNextLinkKeepsFilters(t *testing.T) {
 	}
 }
 
-// twoPlaces serves a page of two shipments whose weather was fetched an
-// hour apart, and counts the reads that reach it.
-type twoPlaces struct {
-	failing
-	fetched [2]time.Time
-	lists   atomic.Int64
-}
-
-func (p *twoPlaces) List(context.Context, store.ListParams) (store.Page, error) {
-	p.lists.Add(1)
-	var out []store.Shipment
-	for i, at := range p.fetched {
-		id := uint64(i + 1)
-		out = append(out, store.Shipment{TrackingNumber: fmt.Sprintf("TN%d", i), Carrier: "DHL", Status: "x", Articles: []store.Article{},
-			Location: &store.Location{ID: id, WeatherID: id, PostalCode: "1", City: fmt.Sprint("C", i), Country: "X"},
-			Weather:  &store.Weather{LocationID: id, Provider: "weatherapi", ObservedAt: at, FetchedAt: at}})
-	}
-	return store.Page{Shipments: out}, nil
+// twoPlaces serves a page of two shipments whose weather was fetched at
+// the given times, and counts the reads that reach it in lists.
+func twoPlaces(fetched [2]time.Time, lists *atomic.Int64) *mock.Shipments {
+	return &mock.Shipments{ListFn: func(context.Context, store.ListParams) (store.Page, error) {
+		lists.Add(1)
+		var out []store.Shipment
+		for i, at := range fetched {
+			id := uint64(i + 1)
+			out = append(out, store.Shipment{TrackingNumber: fmt.Sprintf("TN%d", i), Carrier: "DHL", Status: "x", Articles: []store.Article{},
+				Location: &store.Location{ID: id, WeatherID: id, PostalCode: "1", City: fmt.Sprint("C", i), Country: "X"},
+				Weather:  &store.Weather{LocationID: id, Provider: "weatherapi", ObservedAt: at, FetchedAt: at}})
+		}
+		return store.Page{Shipments: out}, nil
+	}}
 }
 
 // TestCachedPageExpiresWithItsOldestWeather: a cached page holding
@@ -101,7 +98,8 @@ func TestCachedPageExpiresWithItsOldestWeather(t *testing.T) {
 	clock.Store(&now)
 	// Fetched now and an hour ago; with the 2 h interval, weather turns
 	// stale 3 h after it was fetched: at now+2h and now+3h.
-	st := &twoPlaces{fetched: [2]time.Time{now, now.Add(-time.Hour)}}
+	var lists atomic.Int64
+	st := twoPlaces([2]time.Time{now, now.Add(-time.Hour)}, &lists)
 	cache := api.NewCache(1 << 20)
 	cache.Apply(store.Change{Kind: store.ChangeListening})
 	srv := httptest.NewServer(api.New(api.Config{Shipments: st, Cache: cache, WeatherInterval: 2 * time.Hour,
@@ -117,12 +115,12 @@ func TestCachedPageExpiresWithItsOldestWeather(t *testing.T) {
 		return decode[[]api.ShipmentJSON](t, r)
 	}
 	page(now)
-	if p := page(now.Add(2 * time.Hour)); st.lists.Load() != 1 || p[1].Weather.Stale {
-		t.Fatalf("at +2h: %d reads, second weather stale %v; want the cached page, still fresh", st.lists.Load(), p[1].Weather.Stale)
+	if p := page(now.Add(2 * time.Hour)); lists.Load() != 1 || p[1].Weather.Stale {
+		t.Fatalf("at +2h: %d reads, second weather stale %v; want the cached page, still fresh", lists.Load(), p[1].Weather.Stale)
 	}
 	p := page(now.Add(2*time.Hour + time.Second))
-	if st.lists.Load() != 2 || !p[1].Weather.Stale || p[0].Weather.Stale {
+	if lists.Load() != 2 || !p[1].Weather.Stale || p[0].Weather.Stale {
 		t.Fatalf("at +2h1s: %d reads, stale %v %v; want a new read with only the older weather stale",
-			st.lists.Load(), p[0].Weather.Stale, p[1].Weather.Stale)
+			lists.Load(), p[0].Weather.Stale, p[1].Weather.Stale)
 	}
 }

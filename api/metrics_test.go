@@ -22,16 +22,16 @@ func TestHTTPMetrics(t *testing.T) {
 		reqs  []string // "METHOD PATH"
 		want  []string
 	}{
-		{"not found", failing{store.ErrNotFound}, []string{"GET /shipment/DHL/TN1", "GET /shipment/DHL/TN2"}, []string{
+		{"not found", failing(store.ErrNotFound), []string{"GET /shipment/DHL/TN1", "GET /shipment/DHL/TN2"}, []string{
 			`shiptrack_http_requests_total{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 2`,
 			`shiptrack_http_request_duration_seconds_count{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 2`,
 			`shiptrack_http_response_size_bytes_count{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 2`,
 			`shiptrack_http_request_size_bytes_count{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 2`,
 		}},
-		{"panic", failing{}, []string{"GET /shipment/DHL/TN1"}, []string{
+		{"panic", failing(nil), []string{"GET /shipment/DHL/TN1"}, []string{
 			`shiptrack_http_requests_total{code="500",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 1`,
 		}},
-		{"unknown route and method", failing{}, []string{"GET /nope", "PROPFIND /healthz", "GET /healthz"}, []string{
+		{"unknown route and method", failing(nil), []string{"GET /nope", "PROPFIND /healthz", "GET /healthz"}, []string{
 			`shiptrack_http_requests_total{code="404",host="",method="GET",url="unmatched"} 1`,
 			`shiptrack_http_requests_total{code="405",host="",method="OTHER",url="/healthz"} 1`,
 			`shiptrack_http_requests_total{code="200",host="",method="GET",url="/healthz"} 1`,

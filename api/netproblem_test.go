@@ -21,7 +21,7 @@ func listenProblems(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: api.New(api.Config{Shipments: failing{}}), MaxHeaderBytes: 1024, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: api.New(api.Config{Shipments: failing(nil)}), MaxHeaderBytes: 1024, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(api.ProblemListener(ln)) }()
 	t.Cleanup(func() { _ = hs.Close() })
 	return ln.Addr().String()

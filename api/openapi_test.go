@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
@@ -98,20 +99,21 @@ func (s specStatus) Status(context.Context) jobs.Status { return jobs.Status(s) 
 
 // withWeather gives the seeded DHL shipment weather, so the Weather schema
 // is checked against real output and not only null.
-type withWeather struct{ *store.Store }
-
-func (w withWeather) List(ctx context.Context, p store.ListParams) (store.Page, error) {
-	page, err := w.Store.List(ctx, p)
-	for i := range page.Shipments {
-		addWeather(&page.Shipments[i])
+func withWeather(st *store.Store) *mock.Shipments {
+	return &mock.Shipments{
+		ListFn: func(ctx context.Context, p store.ListParams) (store.Page, error) {
+			page, err := st.List(ctx, p)
+			for i := range page.Shipments {
+				addWeather(&page.Shipments[i])
+			}
+			return page, err
+		},
+		GetFn: func(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+			s, err := st.Get(ctx, carrier, tn)
+			addWeather(&s)
+			return s, err
+		},
 	}
-	return page, err
-}
-
-func (w withWeather) Get(ctx context.Context, carrier, tn string) (store.Shipment, error) {
-	s, err := w.Store.Get(ctx, carrier, tn)
-	addWeather(&s)
-	return s, err
 }
 
 func addWeather(s *store.Shipment) {
@@ -121,17 +123,6 @@ func addWeather(s *store.Shipment) {
 	now := time.Now().UTC()
 	s.Weather = &store.Weather{Query: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy", ConditionCode: "1003",
 		Humidity: 81, WindKph: 15.1, ObservedAt: now.Add(-10 * time.Minute), FetchedAt: now, Provider: "weatherapi"}
-}
-
-// specFailing is a store whose every call fails with err.
-type specFailing struct{ err error }
-
-func (f specFailing) List(context.Context, store.ListParams) (store.Page, error) {
-	return store.Page{}, f.err
-}
-
-func (f specFailing) Get(context.Context, string, string) (store.Shipment, error) {
-	return store.Shipment{}, f.err
 }
 
 // specCase is one real request. badRequest marks requests the API must
@@ -260,7 +251,7 @@ func TestOpenAPIDescribesRealResponses(t *testing.T) {
 	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(fullServer(withWeather{st}, api.Check{Name: "database", Fn: st.Ping}))
+	srv := httptest.NewServer(fullServer(withWeather(st), api.Check{Name: "database", Fn: st.Ping}))
 	t.Cleanup(srv.Close)
 
 	mpType, mpBody := multipartBody(t, map[string]string{"tracking_number": "TN12345680", "carrier": "DPD"})
@@ -389,7 +380,7 @@ func TestOpenAPIDescribesFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			down := func(context.Context) error { return errors.New("connection refused") }
-			srv := httptest.NewServer(fullServer(specFailing{tc.err}, api.Check{Name: "database", Fn: down}))
+			srv := httptest.NewServer(fullServer(failing(tc.err), api.Check{Name: "database", Fn: down}))
 			t.Cleanup(srv.Close)
 			specCase{method: "GET", target: "/shipment/", status: tc.status}.check(t, router, srv.URL)
 			specCase{method: "GET", target: "/shipment/DHL/TN12345678", status: tc.status}.check(t, router, srv.URL)

@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
 )
@@ -62,7 +63,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	registered := map[string]bool{}
-	for _, r := range everyRoute(t, Config{Shipments: probeShipments{}}).e.Routes() {
+	for _, r := range everyRoute(t, Config{Shipments: probeShipments(nil)}).e.Routes() {
 		registered[r.Method+" "+echoPath(r.Path)] = true
 	}
 	for _, k := range slices.Sorted(maps.Keys(registered)) {
@@ -97,16 +98,17 @@ func (d *deadlines) of(name string) []time.Time {
 }
 
 // probeShipments is a store that records the deadline of each read.
-type probeShipments struct{ d *deadlines }
-
-func (p probeShipments) List(ctx context.Context, _ store.ListParams) (store.Page, error) {
-	p.d.record("store", ctx)
-	return store.Page{}, nil
-}
-
-func (p probeShipments) Get(ctx context.Context, _, _ string) (store.Shipment, error) {
-	p.d.record("store", ctx)
-	return store.Shipment{}, nil
+func probeShipments(d *deadlines) *mock.Shipments {
+	return &mock.Shipments{
+		ListFn: func(ctx context.Context, _ store.ListParams) (store.Page, error) {
+			d.record("store", ctx)
+			return store.Page{}, nil
+		},
+		GetFn: func(ctx context.Context, _, _ string) (store.Shipment, error) {
+			d.record("store", ctx)
+			return store.Shipment{}, nil
+		},
+	}
 }
 
 // TestEveryRouteHasADeadline walks the registered routes and proves that
@@ -117,7 +119,7 @@ func TestEveryRouteHasADeadline(t *testing.T) {
 	const timeout = time.Hour
 	d := &deadlines{got: map[string][]time.Time{}}
 	s := everyRoute(t, Config{
-		Shipments: probeShipments{d}, RequestTimeout: timeout,
+		Shipments: probeShipments(d), RequestTimeout: timeout,
 		ReadyChecks: []Check{{Name: "probe", Fn: func(ctx context.Context) error { d.record("ready check", ctx); return nil }}},
 	})
 	// Installed last, so it runs right before each route's own middleware
@@ -216,22 +218,23 @@ func TestLazyDeadline(t *testing.T) {
 }
 
 // waitingShipments answers every lookup with one shipment, waiting on the
-// context's Done as a database driver does.
-type waitingShipments struct{ reads *int }
-
-func (w waitingShipments) Get(ctx context.Context, carrier, tn string) (store.Shipment, error) {
-	*w.reads++
-	select {
-	case <-ctx.Done():
-		return store.Shipment{}, ctx.Err()
-	default:
+// context's Done as a database driver does; it counts the reads.
+func waitingShipments(reads *int) *mock.Shipments {
+	return &mock.Shipments{
+		GetFn: func(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+			*reads++
+			select {
+			case <-ctx.Done():
+				return store.Shipment{}, ctx.Err()
+			default:
+			}
+			return store.Shipment{Carrier: carrier, TrackingNumber: tn, Status: "in-transit"}, nil
+		},
+		ListFn: func(ctx context.Context, _ store.ListParams) (store.Page, error) {
+			*reads++
+			return store.Page{}, errors.New("no listing in this test")
+		},
 	}
-	return store.Shipment{Carrier: carrier, TrackingNumber: tn, Status: "in-transit"}, nil
-}
-
-func (w waitingShipments) List(ctx context.Context, _ store.ListParams) (store.Page, error) {
-	*w.reads++
-	return store.Page{}, errors.New("no listing in this test")
 }
 
 // TestCacheHitStartsNoTimer: a lookup answered from the read cache reads
@@ -241,7 +244,7 @@ func TestCacheHitStartsNoTimer(t *testing.T) {
 	reads := 0
 	cache := NewCache(1 << 20)
 	cache.Apply(store.Change{Kind: store.ChangeListening})
-	s := New(Config{Shipments: waitingShipments{&reads}, Cache: cache})
+	s := New(Config{Shipments: waitingShipments(&reads), Cache: cache})
 	var last *lazyDeadline
 	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

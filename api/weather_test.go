@@ -7,21 +7,21 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/store"
 )
 
 // oneShipment serves a single shipment whose weather the test chooses.
-type oneShipment struct{ w *store.Weather }
-
-func (o oneShipment) List(context.Context, store.ListParams) (store.Page, error) {
-	s, _ := o.Get(context.Background(), "", "")
-	return store.Page{Shipments: []store.Shipment{s}}, nil
-}
-
-func (o oneShipment) Get(context.Context, string, string) (store.Shipment, error) {
-	return store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Weather: o.w,
-		Location: &store.Location{City: "Paris", Country: "France", PostalCode: "75001"}}, nil
+func oneShipment(w *store.Weather) *mock.Shipments {
+	s := store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Weather: w,
+		Location: &store.Location{City: "Paris", Country: "France", PostalCode: "75001"}}
+	return &mock.Shipments{
+		ListFn: func(context.Context, store.ListParams) (store.Page, error) {
+			return store.Page{Shipments: []store.Shipment{s}}, nil
+		},
+		GetFn: func(context.Context, string, string) (store.Shipment, error) { return s, nil },
+	}
 }
 
 type fixedStatus jobs.Status
@@ -52,7 +52,7 @@ func TestWeatherJSON(t *testing.T) {
 			t.Parallel()
 			w := good
 			w.FetchedAt, w.LastError = now.Add(-tt.fetchedAt), tt.lastError
-			srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{&w}, Now: func() time.Time { return now }}))
+			srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(&w), Now: func() time.Time { return now }}))
 			defer srv.Close()
 			got := decode[api.ShipmentJSON](t, do(t, "GET", srv.URL+"/shipment/DHL/TN1", "", ""))
 			want := api.WeatherJSON{Location: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy", ConditionCode: "1003",
@@ -63,7 +63,7 @@ func TestWeatherJSON(t *testing.T) {
 			}
 		})
 	}
-	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(nil)}))
 	defer srv.Close()
 	r := do(t, "GET", srv.URL+"/shipment/DHL/TN1", "", "")
 	var raw map[string]any
@@ -76,14 +76,14 @@ func TestWeatherJSON(t *testing.T) {
 func TestWeatherStatusRoute(t *testing.T) {
 	t.Parallel()
 	st := jobs.Status{Provider: "weatherapi", Interval: "2h0m0s", LastQueued: 5, Fetched: 4, Failed: 1, Refusing: true, RefusedReason: "quota"}
-	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}, Weather: fixedStatus(st)}))
+	srv := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(nil), Weather: fixedStatus(st)}))
 	defer srv.Close()
 	got := decode[jobs.Status](t, do(t, "GET", srv.URL+"/weather/status", "", ""))
 	if got != st {
 		t.Errorf("status = %+v, want %+v", got, st)
 	}
 	// Without a pipeline the route does not exist.
-	srv2 := httptest.NewServer(api.New(api.Config{Shipments: oneShipment{nil}}))
+	srv2 := httptest.NewServer(api.New(api.Config{Shipments: oneShipment(nil)}))
 	defer srv2.Close()
 	assertProblem(t, do(t, "GET", srv2.URL+"/weather/status", "", ""), 404)
 }

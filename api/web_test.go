@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
@@ -76,32 +77,23 @@ func newSeededWebServer(t *testing.T) *webServer {
 
 // webWeather adds weather to every shipment the store returns, as the
 // weather jobs would have.
-type webWeather struct {
-	api.Shipments
-	w store.Weather
+func webWeather(st api.Shipments, w store.Weather) *mock.Shipments {
+	return &mock.Shipments{ListFn: st.List, GetFn: func(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+		sh, err := st.Get(ctx, carrier, tn)
+		if err == nil && sh.Weather == nil {
+			sh.Weather = &w
+		}
+		return sh, err
+	}}
 }
 
-func (s webWeather) Get(ctx context.Context, carrier, tn string) (store.Shipment, error) {
-	sh, err := s.Shipments.Get(ctx, carrier, tn)
-	if err == nil && sh.Weather == nil {
-		w := s.w
-		sh.Weather = &w
+// webFake answers every lookup with get, so a test decides what the API
+// returns; every list is empty.
+func webFake(get func(ctx context.Context, carrier, tn string) (store.Shipment, error)) *mock.Shipments {
+	return &mock.Shipments{
+		ListFn: func(context.Context, store.ListParams) (store.Page, error) { return store.Page{}, nil },
+		GetFn:  get,
 	}
-	return sh, err
-}
-
-// webFake answers every lookup with Get (or an error), so a test decides
-// what the API returns.
-type webFake struct {
-	get func(ctx context.Context, carrier, tn string) (store.Shipment, error)
-}
-
-func (f webFake) List(context.Context, store.ListParams) (store.Page, error) {
-	return store.Page{}, nil
-}
-
-func (f webFake) Get(ctx context.Context, carrier, tn string) (store.Shipment, error) {
-	return f.get(ctx, carrier, tn)
 }
 
 // webParisWeather is weather observed and fetched ago.
@@ -404,9 +396,9 @@ func TestTrackPageWeather(t *testing.T) {
 			t.Parallel()
 			w := webParisWeather(35 * time.Minute)
 			w.LastError = tt.lastError
-			srv := newWebServer(t, api.Config{Shipments: webFake{get: func(context.Context, string, string) (store.Shipment, error) {
+			srv := newWebServer(t, api.Config{Shipments: webFake(func(context.Context, string, string) (store.Shipment, error) {
 				return webShipment(&w), nil
-			}}})
+			})})
 			b := newWebTab(t, srv.URL)
 			b.open("/")
 			b.track("TN12345678", "DHL")
@@ -544,7 +536,7 @@ func TestTrackPageNarrowScreen(t *testing.T) {
 	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := newWebServer(t, api.Config{Shipments: webWeather{st, webParisWeather(time.Hour)}})
+	srv := newWebServer(t, api.Config{Shipments: webWeather(st, webParisWeather(time.Hour))})
 	b := newWebTab(t, srv.URL)
 	b.do("viewport", chromedp.EmulateViewport(320, 700))
 	b.open("/?carrier=FedEx&tracking_number=TN12345681") // longest cities, a 4-digit total
@@ -564,9 +556,9 @@ func TestTrackPageNarrowScreen(t *testing.T) {
 
 func TestTrackPageServerError(t *testing.T) {
 	t.Parallel()
-	srv := newWebServer(t, api.Config{Shipments: webFake{get: func(context.Context, string, string) (store.Shipment, error) {
+	srv := newWebServer(t, api.Config{Shipments: webFake(func(context.Context, string, string) (store.Shipment, error) {
 		return store.Shipment{}, errors.New("disk on fire")
-	}}})
+	})})
 	b := newWebTab(t, srv.URL)
 	b.open("/")
 	b.track("TN12345678", "DHL")
@@ -588,10 +580,10 @@ func TestTrackPageSlowAnswer(t *testing.T) {
 	t.Parallel()
 	srv := newWebServer(t, api.Config{
 		RequestTimeout: time.Minute,
-		Shipments: webFake{get: func(ctx context.Context, _, _ string) (store.Shipment, error) {
+		Shipments: webFake(func(ctx context.Context, _, _ string) (store.Shipment, error) {
 			<-ctx.Done() // until the browser gives up
 			return store.Shipment{}, ctx.Err()
-		}},
+		}),
 	})
 	b := newWebTab(t, srv.URL)
 	b.open("/")
@@ -619,7 +611,7 @@ func TestTrackPageOnlyLocalRequests(t *testing.T) {
 	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := newWebServer(t, api.Config{Shipments: webWeather{st, webParisWeather(10 * time.Minute)}})
+	srv := newWebServer(t, api.Config{Shipments: webWeather(st, webParisWeather(10*time.Minute))})
 	b := newWebTab(t, srv.URL)
 	b.open("/?carrier=DHL&tracking_number=TN12345678")
 	b.waitFor("#weather img")
@@ -659,7 +651,7 @@ func TestScreenshots(t *testing.T) {
 	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := newWebServer(t, api.Config{Shipments: webWeather{st, webParisWeather(35 * time.Minute)}})
+	srv := newWebServer(t, api.Config{Shipments: webWeather(st, webParisWeather(35*time.Minute))})
 	for _, width := range []int64{375, 1280} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			b := newWebTab(t, srv.URL)
@@ -711,7 +703,7 @@ func webGet(t *testing.T, u string, header ...string) (*http.Response, string) {
 
 func TestWebPage(t *testing.T) {
 	t.Parallel()
-	srv := newWebServer(t, api.Config{Shipments: webFake{}})
+	srv := newWebServer(t, api.Config{Shipments: webFake(nil)})
 	res, body := webGet(t, srv.URL+"/?carrier=DHL&tracking_number=TN12345678")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET / = %d", res.StatusCode)
@@ -767,7 +759,7 @@ func TestWebPage(t *testing.T) {
 
 func TestWebAssets(t *testing.T) {
 	t.Parallel()
-	srv := newWebServer(t, api.Config{Shipments: webFake{}})
+	srv := newWebServer(t, api.Config{Shipments: webFake(nil)})
 	for _, tt := range []struct{ path, ctype, contains string }{
 		{"/assets/app.js", "text/javascript; charset=utf-8", `"use strict"`},
 		{"/assets/style.css", "text/css; charset=utf-8", ":root"},

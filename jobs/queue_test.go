@@ -3,7 +3,6 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -14,62 +13,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 )
 
 // queueTestWait bounds anything that should happen promptly; generous so
 // -race on a busy machine does not flake. A Redis Pop notices ctx and Close
 // within PopTimeout (1s).
 const queueTestWait = 10 * time.Second
-
-// queueTestRedis returns a client for the test Redis and fails the test if
-// it does not answer.
-func queueTestRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	url := testenv.Redis(t)
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse SHIPTRACK_TEST_REDIS_URL %q: %v", url, err)
-	}
-	client := redis.NewClient(opts)
-	t.Cleanup(func() { _ = client.Close() })
-
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		testenv.Missing(t, "Redis at "+url, err)
-	}
-	return client
-}
-
-// queueTestPrefix returns a key prefix unique to this test and deletes every
-// key under it when the test ends.
-func queueTestPrefix(t *testing.T, client *redis.Client) string {
-	t.Helper()
-	// rand.Text is base32, so the prefix has no SCAN glob characters.
-	prefix := "shiptrack-test:" + rand.Text()
-	t.Cleanup(func() {
-		// t.Context is already cancelled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var keys []string
-		iter := client.Scan(ctx, 0, prefix+":*", 100).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("scan test keys: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := client.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("delete test keys: %v", err)
-			}
-		}
-	})
-	return prefix
-}
 
 // newQueueTestRedisQueue returns a RedisQueue closed when the test ends.
 func newQueueTestRedisQueue(t *testing.T, client *redis.Client, prefix string, opts RedisOptions) *RedisQueue {
@@ -106,8 +56,8 @@ func queueBackends() []queueBackend {
 		{
 			name: "redis",
 			open: func(t *testing.T) func() Queue {
-				client := queueTestRedis(t)
-				prefix := queueTestPrefix(t, client)
+				client := testutil.Redis(t)
+				prefix := testutil.RedisPrefix(t, client)
 				return func() Queue { return newQueueTestRedisQueue(t, client, prefix, RedisOptions{}) }
 			},
 		},
@@ -503,8 +453,8 @@ func TestQueuePing(t *testing.T) {
 
 func TestRedisQueueRecoverDeadConsumer(t *testing.T) {
 	t.Parallel()
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 	dead := newQueueTestRedisQueue(t, client, prefix, RedisOptions{HeartbeatTTL: 300 * time.Millisecond})
 	rescuer := newQueueTestRedisQueue(t, client, prefix, RedisOptions{})
 
@@ -551,8 +501,8 @@ func TestRedisQueueRecoverDeadConsumer(t *testing.T) {
 
 func TestRedisQueueRecoverSkipsLiveConsumers(t *testing.T) {
 	t.Parallel()
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 	a := newQueueTestRedisQueue(t, client, prefix, RedisOptions{})
 	b := newQueueTestRedisQueue(t, client, prefix, RedisOptions{})
 
@@ -579,8 +529,8 @@ func TestRedisQueueRecoverConcurrent(t *testing.T) {
 		recoverers    = 4
 	)
 	ctx := t.Context()
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 
 	// Processing lists left by dead consumers: no alive keys.
 	for c := range deadConsumers {
@@ -654,8 +604,8 @@ func TestRedisQueueRecoverConcurrent(t *testing.T) {
 func TestRedisQueueMalformedPayload(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 	var logs queueTestLog
 	q := newQueueTestRedisQueue(t, client, prefix, RedisOptions{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
@@ -692,8 +642,8 @@ func TestRedisQueueCloseAliveKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			client := queueTestRedis(t)
-			prefix := queueTestPrefix(t, client)
+			client := testutil.Redis(t)
+			prefix := testutil.RedisPrefix(t, client)
 			q := newQueueTestRedisQueue(t, client, prefix, RedisOptions{})
 			other := newQueueTestRedisQueue(t, client, prefix, RedisOptions{})
 
@@ -727,11 +677,11 @@ func TestRedisQueueCloseAliveKey(t *testing.T) {
 
 func TestRedisQueueErrorsWrapped(t *testing.T) {
 	t.Parallel()
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 	q := newQueueTestRedisQueue(t, client, prefix, RedisOptions{})
 	// A closed client fails every command the same, predictable way.
-	broken := queueTestRedis(t)
+	broken := testutil.Redis(t)
 	if err := broken.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/shiptrack/shiptrack/internal/testutil"
 )
 
 // TestRedisQueueRecoverManyJobs: a dead consumer holding more jobs than
@@ -14,8 +16,8 @@ func TestRedisQueueRecoverManyJobs(t *testing.T) {
 	t.Parallel()
 	const held = 2*redisRecoverBatch + 37
 	ctx := t.Context()
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 	payloads := make([]any, held)
 	for i := range payloads {
 		b, err := json.Marshal(Job{LocationID: uint64(i + 1), EnqueuedAt: time.Now()})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather"
@@ -95,18 +96,6 @@ func startRefresher(t *testing.T, cfg Config) *Refresher {
 	return r
 }
 
-// eventually polls cond until it holds or 20s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // withWeather counts the shipments whose weather is filled in.
 func withWeather(t *testing.T, st *store.Store) int {
 	t.Helper()
@@ -139,7 +128,7 @@ func TestSeedFetchesEachLocationOnce(t *testing.T) {
 			srv := weathertest.NewServer(t)
 			q := NewMemoryQueue()
 			r := startRefresher(t, Config{Store: st, Queue: q, Provider: weatherAPI(t, srv)})
-			eventually(t, "weather on all 5 shipments", func() bool { return withWeather(t, st) == 5 })
+			testutil.Eventually(t, 20*time.Second, "weather on all 5 shipments", func() bool { return withWeather(t, st) == 5 })
 			if n := srv.Total(); n != 5 {
 				t.Fatalf("%d provider calls for 9 rows / 5 locations, want 5: %v", n, srv.Calls())
 			}
@@ -155,7 +144,7 @@ func TestSeedFetchesEachLocationOnce(t *testing.T) {
 			if _, err := r.RunOnce(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "queue drained", drained(q))
+			testutil.Eventually(t, 20*time.Second, "queue drained", drained(q))
 			time.Sleep(100 * time.Millisecond)
 			if n := srv.Total(); n != 5 {
 				t.Errorf("duplicates cost calls: %d", n)
@@ -180,7 +169,7 @@ func TestRestartWithinIntervalCallsNothing(t *testing.T) {
 	if err := r1.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first fetch", func() bool { return withWeather(t, st) == 5 })
+	testutil.Eventually(t, 20*time.Second, "first fetch", func() bool { return withWeather(t, st) == 5 })
 	_ = r1.Stop(context.Background())
 
 	// A new process on the same database.
@@ -202,8 +191,8 @@ func TestRestartWithinIntervalCallsNothing(t *testing.T) {
 func TestReplicasShareOneWindow(t *testing.T) {
 	t.Parallel()
 	_, url := seededStore(t, "postgres")
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 	srv := weathertest.NewServer(t)
 	var first *store.Store
 	var queues []Queue
@@ -238,8 +227,8 @@ func TestReplicasShareOneWindow(t *testing.T) {
 	for _, cfg := range cfgs {
 		startRefresher(t, cfg)
 	}
-	eventually(t, "weather on all 5 shipments", func() bool { return withWeather(t, first) == 5 })
-	eventually(t, "queue drained", func() bool { n, err := queues[0].Len(context.Background()); return err == nil && n == 0 })
+	testutil.Eventually(t, 20*time.Second, "weather on all 5 shipments", func() bool { return withWeather(t, first) == 5 })
+	testutil.Eventually(t, 20*time.Second, "queue drained", func() bool { n, err := queues[0].Len(context.Background()); return err == nil && n == 0 })
 	time.Sleep(300 * time.Millisecond)
 	if n := srv.Total(); n != 5 {
 		t.Errorf("3 replicas made %d calls, want 5: %v", n, srv.Calls())
@@ -259,14 +248,14 @@ func TestFailuresKeepLastGoodWeather(t *testing.T) {
 			var clk clock
 			q := NewMemoryQueue()
 			r := startRefresher(t, Config{Store: st, Queue: q, Provider: weatherAPITimeout(t, srv, 2*time.Second), Now: clk.Now})
-			eventually(t, "first fetch", func() bool { return withWeather(t, st) == 5 })
+			testutil.Eventually(t, 20*time.Second, "first fetch", func() bool { return withWeather(t, st) == 5 })
 
 			srv.SetMode(mode)
 			clk.Advance(3 * time.Hour)
 			if n, err := r.RunOnce(context.Background()); err != nil || n != 5 {
 				t.Fatalf("run after interval queued %d, %v", n, err)
 			}
-			eventually(t, "5 failures", func() bool { return r.Status(context.Background()).Failed == 5 })
+			testutil.Eventually(t, 20*time.Second, "5 failures", func() bool { return r.Status(context.Background()).Failed == 5 })
 			sh, _ := st.Get(context.Background(), "DHL", "TN12345678")
 			if w := sh.Weather; w == nil || w.TemperatureC != 8.2 || w.LastError == "" {
 				t.Fatalf("after failure weather = %+v", sh.Weather)
@@ -286,7 +275,7 @@ func TestFailuresKeepLastGoodWeather(t *testing.T) {
 			if n, err := r.RunOnce(context.Background()); err != nil || n != 5 {
 				t.Fatalf("tick after the backoff queued %d, %v; want 5", n, err)
 			}
-			eventually(t, "recovery", func() bool {
+			testutil.Eventually(t, 20*time.Second, "recovery", func() bool {
 				sh, _ := st.Get(context.Background(), "DHL", "TN12345678")
 				return sh.Weather != nil && sh.Weather.TemperatureC == 11.5 && sh.Weather.LastError == ""
 			})
@@ -300,8 +289,8 @@ func TestRefusedProviderStopsTheRun(t *testing.T) {
 	srv := weathertest.NewServer(t)
 	srv.SetMode(weathertest.Quota)
 	r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), Workers: 1})
-	eventually(t, "refusal noticed", func() bool { return r.Status(context.Background()).Refusing })
-	eventually(t, "queue drained", func() bool { return r.Status(context.Background()).QueueDepth == 0 })
+	testutil.Eventually(t, 20*time.Second, "refusal noticed", func() bool { return r.Status(context.Background()).Refusing })
+	testutil.Eventually(t, 20*time.Second, "queue drained", func() bool { return r.Status(context.Background()).QueueDepth == 0 })
 	if n := srv.Total(); n != 1 {
 		t.Errorf("%d calls after a quota refusal, want 1", n)
 	}
@@ -316,8 +305,8 @@ func TestDailyBudget(t *testing.T) {
 	st, _ := seededStore(t, "postgres")
 	srv := weathertest.NewServer(t)
 	r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), DailyBudget: 2})
-	eventually(t, "budget spent", func() bool { return r.Status(context.Background()).BudgetExhausted })
-	eventually(t, "queue drained", func() bool { return r.Status(context.Background()).QueueDepth == 0 })
+	testutil.Eventually(t, 20*time.Second, "budget spent", func() bool { return r.Status(context.Background()).BudgetExhausted })
+	testutil.Eventually(t, 20*time.Second, "queue drained", func() bool { return r.Status(context.Background()).QueueDepth == 0 })
 	time.Sleep(100 * time.Millisecond)
 	if n := srv.Total(); n != 2 {
 		t.Errorf("%d calls with a budget of 2", n)
@@ -331,7 +320,7 @@ func TestUnknownLocationHeldBack(t *testing.T) {
 	srv.SetMode(weathertest.Unknown)
 	var clk clock
 	r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), Now: clk.Now})
-	eventually(t, "5 failures", func() bool { return r.Status(context.Background()).Failed == 5 })
+	testutil.Eventually(t, 20*time.Second, "5 failures", func() bool { return r.Status(context.Background()).Failed == 5 })
 	clk.Advance(3 * time.Hour) // past the interval, inside the 24h hold
 	if n, err := r.RunOnce(context.Background()); err != nil || n != 0 {
 		t.Errorf("unknown locations queued again: %d, %v", n, err)
@@ -348,8 +337,8 @@ func TestUnknownLocationHeldBack(t *testing.T) {
 func TestKilledWorkerJobIsDone(t *testing.T) {
 	t.Parallel()
 	st, _ := seededStore(t, "postgres")
-	client := queueTestRedis(t)
-	prefix := queueTestPrefix(t, client)
+	client := testutil.Redis(t)
+	prefix := testutil.RedisPrefix(t, client)
 	ctx := context.Background()
 
 	dead := NewRedisQueue(client, prefix, RedisOptions{HeartbeatTTL: 200 * time.Millisecond})
@@ -408,7 +397,7 @@ func TestEveryWindowRefreshesEveryPlace(t *testing.T) {
 			q := NewMemoryQueue()
 			r := startRefresher(t, Config{Store: st, Queue: q, Provider: weatherAPI(t, srv), Now: clk.Now})
 			ctx := context.Background()
-			eventually(t, "first fetch", func() bool { return r.Status(ctx).Fetched == 5 })
+			testutil.Eventually(t, 20*time.Second, "first fetch", func() bool { return r.Status(ctx).Fetched == 5 })
 			for window := 2; window <= 4; window++ {
 				// Half an interval on: nothing is due.
 				clk.Advance(time.Hour)
@@ -424,8 +413,8 @@ func TestEveryWindowRefreshesEveryPlace(t *testing.T) {
 				if n, err := r.RunOnce(ctx); err != nil || n != 0 {
 					t.Fatalf("window %d, second tick queued %d, %v; want 0", window, n, err)
 				}
-				eventually(t, "the window's fetches", func() bool { return srv.Total() == 5*window })
-				eventually(t, "queue drained", drained(q))
+				testutil.Eventually(t, 20*time.Second, "the window's fetches", func() bool { return srv.Total() == 5*window })
+				testutil.Eventually(t, 20*time.Second, "queue drained", drained(q))
 			}
 			for q, n := range srv.Calls() {
 				if n != 4 {
@@ -538,7 +527,7 @@ func TestOneCallPerPlace(t *testing.T) {
 			srv := weathertest.NewServer(t)
 			var clk clock
 			r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), Now: clk.Now})
-			eventually(t, "weather on all 3 shipments", func() bool { return withWeather(t, st) == 3 })
+			testutil.Eventually(t, 20*time.Second, "weather on all 3 shipments", func() bool { return withWeather(t, st) == 3 })
 			if n := srv.Total(); n != 2 {
 				t.Fatalf("%d calls for 2 places, want 2: %v", n, srv.Calls())
 			}
@@ -558,7 +547,7 @@ func TestOneCallPerPlace(t *testing.T) {
 			if n, err := r.RunOnce(ctx); err != nil || n != 2 {
 				t.Fatalf("next window queued %d, %v; want 2", n, err)
 			}
-			eventually(t, "next window's calls", func() bool { return srv.Total() == 4 })
+			testutil.Eventually(t, 20*time.Second, "next window's calls", func() bool { return srv.Total() == 4 })
 			time.Sleep(100 * time.Millisecond)
 			if n := srv.Total(); n != 4 {
 				t.Errorf("%d calls in 2 windows for 2 places, want 4: %v", n, srv.Calls())

@@ -1,35 +1,17 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
-
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // leaksKey reports whether s holds 4 or more leading characters of the
 // fake's key, in any case.
@@ -46,10 +28,10 @@ func TestRefusalKeepsTheKeyOut(t *testing.T) {
 	st, _ := seededStore(t, "sqlite")
 	srv := weathertest.NewServer(t)
 	srv.SetMode(weathertest.EchoKey)
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: weatherAPI(t, srv), Workers: 1,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	eventually(t, "refusal noticed", func() bool { return r.Status(context.Background()).Failed > 0 })
+	testutil.Eventually(t, 20*time.Second, "refusal noticed", func() bool { return r.Status(context.Background()).Failed > 0 })
 	s := r.Status(context.Background())
 	if !s.Refusing || s.RefusedReason != "provider refused the key" {
 		t.Errorf("status %+v; want refused_reason %q", s, "provider refused the key")
@@ -95,7 +77,7 @@ func TestRunFailureReasonIsPublic(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := tc.setup(t)
-			var logs lockedBuffer
+			var logs testutil.SyncBuffer
 			cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 			cfg.Provider = weatherAPI(t, weathertest.NewServer(t))
 			r, err := New(cfg)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -32,7 +33,7 @@ func TestStopPutsJobsBack(t *testing.T) {
 			if err := r.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "every worker in a call", func() bool { return srv.Total() >= workers })
+			testutil.Eventually(t, 20*time.Second, "every worker in a call", func() bool { return srv.Total() >= workers })
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			if err := r.Stop(sctx); err != nil {

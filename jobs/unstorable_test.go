@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
 )
@@ -29,7 +30,7 @@ func TestUnstorableAnswerIsAFailure(t *testing.T) {
 	ctx := context.Background()
 	st, _ := seededStore(t, "postgres")
 	r := startRefresher(t, Config{Store: st, Queue: NewMemoryQueue(), Provider: unstorable{}})
-	eventually(t, "5 failures", func() bool { return r.Status(ctx).Failed == 5 })
+	testutil.Eventually(t, 20*time.Second, "5 failures", func() bool { return r.Status(ctx).Failed == 5 })
 	if s := r.Status(ctx); s.Fetched != 0 {
 		t.Errorf("status %+v; want 0 fetched", s)
 	}

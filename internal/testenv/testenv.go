@@ -69,6 +69,18 @@ func Binaries(t testing.TB, names ...string) {
 	}
 }
 
+// DatabaseURL is the PostgreSQL server tests create their databases on
+// (an admin URL): $SHIPTRACK_TEST_DATABASE_URL, or the older
+// $SHIPTRACK_TEST_POSTGRES_URL, or the local server.
+func DatabaseURL() string {
+	for _, k := range []string{"SHIPTRACK_TEST_DATABASE_URL", "SHIPTRACK_TEST_POSTGRES_URL"} {
+		if u := os.Getenv(k); u != "" {
+			return u
+		}
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
 // RedisURL is the Redis the tests share: $SHIPTRACK_TEST_REDIS_URL, or
 // the local server.
 func RedisURL() string {

@@ -35,3 +35,29 @@ func TestMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceURLs: the one env scheme for test services, with the older
+// PostgreSQL name as a fallback and the local servers by default.
+func TestServiceURLs(t *testing.T) {
+	for _, tt := range []struct {
+		name, database, postgres, redis string
+		wantDB, wantRedis               string
+	}{
+		{"defaults", "", "", "", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "redis://127.0.0.1:6379/0"},
+		{"new names", "postgres://db/a", "", "redis://r:1/2", "postgres://db/a", "redis://r:1/2"},
+		{"old name", "", "postgres://old/b", "", "postgres://old/b", "redis://127.0.0.1:6379/0"},
+		{"new name wins", "postgres://db/a", "postgres://old/b", "", "postgres://db/a", "redis://127.0.0.1:6379/0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SHIPTRACK_TEST_DATABASE_URL", tt.database)
+			t.Setenv("SHIPTRACK_TEST_POSTGRES_URL", tt.postgres)
+			t.Setenv("SHIPTRACK_TEST_REDIS_URL", tt.redis)
+			if got := DatabaseURL(); got != tt.wantDB {
+				t.Errorf("DatabaseURL() = %q, want %q", got, tt.wantDB)
+			}
+			if got := RedisURL(); got != tt.wantRedis {
+				t.Errorf("RedisURL() = %q, want %q", got, tt.wantRedis)
+			}
+		})
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -22,13 +21,8 @@ import (
 var Drivers = []string{"sqlite", "postgres"}
 
 // AdminURL is the PostgreSQL server tests create their databases on:
-// $SHIPTRACK_TEST_POSTGRES_URL, or the local server.
-func AdminURL() string {
-	if u := os.Getenv("SHIPTRACK_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+// testenv.DatabaseURL.
+func AdminURL() string { return testenv.DatabaseURL() }
 
 // URL returns the URL of a new, empty database of the given driver that is
 // removed when t ends.
@@ -65,7 +59,7 @@ func postgresDB(t testing.TB) string {
 		if u, perr := url.Parse(admin); perr == nil {
 			where = u.Redacted()
 		}
-		testenv.Missing(t, "PostgreSQL at "+where+" (or set SHIPTRACK_TEST_POSTGRES_URL)", err)
+		testenv.Missing(t, "PostgreSQL at "+where+" (or set SHIPTRACK_TEST_DATABASE_URL)", err)
 	}
 	defer conn.Close(ctx)
 	b := make([]byte, 6)

@@ -1,0 +1,24 @@
+// Package mock holds one fake per consumer-defined interface, each method
+// a function field the test sets (as in benbjohnson/wtf's mock package),
+// so tests need no hand-written fake types.
+package mock
+
+import (
+	"context"
+
+	"github.com/shiptrack/shiptrack/store"
+)
+
+// Shipments fakes api.Shipments.
+type Shipments struct {
+	ListFn func(ctx context.Context, p store.ListParams) (store.Page, error)
+	GetFn  func(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error)
+}
+
+func (s *Shipments) List(ctx context.Context, p store.ListParams) (store.Page, error) {
+	return s.ListFn(ctx, p)
+}
+
+func (s *Shipments) Get(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error) {
+	return s.GetFn(ctx, carrier, trackingNumber)
+}
