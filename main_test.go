@@ -153,7 +153,7 @@ func TestImportCommand(t *testing.T) {
 }
 
 // TestServeSeedsAndShutsDown starts the real server on each database,
-// reads the seed over HTTP; startServe's cleanup stops it as SIGTERM would
+// reads the seed over HTTP; startService's cleanup stops it as SIGTERM would
 // and requires a clean exit.
 func TestServeSeedsAndShutsDown(t *testing.T) {
 	t.Parallel()

@@ -71,9 +71,13 @@ func TestDocsTryItOut(t *testing.T) {
 		b.do(tt.name+": Execute",
 			chromedp.Click(chromedp.JSPath(op+`.querySelector(".btn.execute")`)),
 			chromedp.WaitVisible(chromedp.JSPath(live+`?.querySelector("tr.response .response-col_status")`)))
+		// The body renders after the status (highlighting is deferred):
+		// wait for some text before reading it.
+		pre := live + `.querySelector("tr.response .response-col_description pre")`
+		b.do(tt.name+": response body", chromedp.Poll[chromedp.Void]("("+pre+`?.innerText ?? "").trim().length > 0`))
 		status := webEval[string](b, live+`.querySelector("tr.response .response-col_status").innerText`)
 		webContains(t, tt.name+" status", status, "200")
-		body := webEval[string](b, live+`.querySelector("tr.response .response-col_description pre")?.innerText ?? ""`)
+		body := webEval[string](b, pre+`?.innerText ?? ""`)
 		webContains(t, tt.name+" response", body, tt.want...)
 		if !slices.Contains(b.requested(), b.base+tt.sent) {
 			t.Errorf("%s: the page did not request %s%s; it requested %q", tt.name, b.base, tt.sent, b.requested())
