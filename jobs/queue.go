@@ -25,7 +25,9 @@ type Delivery interface {
 	// Ack marks the job done and removes it for good.
 	Ack(ctx context.Context) error
 	// Nack marks the job not done (e.g. shutting down) and puts it back at
-	// the head of the queue so it is taken next.
+	// the head of the queue so it is taken next. Needed although the data
+	// re-queues what is due: a place is queued once per window, so a job
+	// dropped instead would wait for the next window (TestStopPutsJobsBack).
 	Nack(ctx context.Context) error
 }
 

@@ -1,5 +1,36 @@
 package jobs
 
+// Why this queue keeps its own reliability next to the claim in the data
+// (issue 14, item 8). The data makes duplicates cheap: the claim refuses a
+// place fetched in the current window, so a job run twice costs no second
+// provider call, and the queue needs no de-duplication. What the data does
+// not do is queue a place twice in one window: QueueDue marks it queued
+// and returns it again only after a failure, so a job that vanished with
+// its consumer would wait for the next window (2 h by default). Hence:
+//
+//   - The processing list per consumer (BLMOVE) keeps a taken job in Redis
+//     until it is acked, so a SIGKILL loses nothing. Needed: without it and
+//     Recover the place waits a window; with them its weather is back
+//     within the heartbeat TTL plus a sweep (jobs TestDeadConsumerJobNeedsRecover,
+//     root TestFaultSIGKILL and TestSIGKILLImmediateRestart).
+//   - The heartbeat (alive key) is how Recover tells a dead consumer from a
+//     slow one. The claim's lease cannot stand in for it: a job sits in the
+//     processing list before its worker claims the place, and while it
+//     waits on another's claim, with no lease of its own in the data. Without the heartbeat a live consumer's long
+//     job is recovered and handed to a second worker (TestHeartbeatKeepsLongJobs,
+//     TestRedisQueueRecoverSkipsLiveConsumers).
+//   - Recover is a Lua script so the alive check and the moves are one
+//     step: replicas recovering at once move each job once
+//     (TestRedisQueueRecoverConcurrent), in batches (TestRedisQueueRecoverManyJobs).
+//   - Nack puts a job back at the head on shutdown or when the database is
+//     down (TestStopPutsJobsBack): acked instead, the place would wait a
+//     window too. It is conditional, so a late Nack after a Recover does
+//     not duplicate the job (TestRedisQueueRecoverDeadConsumer).
+//
+// Queueing every due place at start-up (what the in-process queue does,
+// see Refresher.queueAll) would cover a restart but not a replica that
+// dies while the others run on, so it does not replace Recover.
+
 import (
 	"context"
 	"crypto/rand"
