@@ -413,7 +413,12 @@ func TestEveryWindowRefreshesEveryPlace(t *testing.T) {
 				if n, err := r.RunOnce(ctx); err != nil || n != 0 {
 					t.Fatalf("window %d, second tick queued %d, %v; want 0", window, n, err)
 				}
-				testutil.Eventually(t, 20*time.Second, "the window's fetches", func() bool { return srv.Total() == 5*window })
+				// Wait for the saves, not only the calls: a save still in
+				// flight when the clock jumps would be stamped in the next
+				// window, and that window would rightly skip its place.
+				testutil.Eventually(t, 20*time.Second, "the window's fetches", func() bool {
+					return srv.Total() == 5*window && r.Status(ctx).Fetched == 5
+				})
 				testutil.Eventually(t, 20*time.Second, "queue drained", drained(q))
 			}
 			for q, n := range srv.Calls() {
