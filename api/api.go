@@ -13,14 +13,14 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/weather"
 )
 
 // Shipments is what the API needs from the store.
 type Shipments interface {
-	List(ctx context.Context, p store.ListParams) (store.Page, error)
-	Get(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error)
+	List(ctx context.Context, p shipment.ListParams) (shipment.Page, error)
+	Get(ctx context.Context, carrier, trackingNumber string) (shipment.Shipment, error)
 }
 
 // WeatherStatus reports the weather refresh pipeline's state.
