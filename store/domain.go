@@ -6,10 +6,11 @@ import (
 	"github.com/shiptrack/shiptrack/shipment"
 )
 
-// The domain moved to package shipment (issue 14). These names keep the
-// store's callers (jobs, main, the tests) compiling unchanged; they are
-// the same types, values and functions, so errors.Is and type switches
-// hold across both names. New code uses package shipment.
+// The domain moved to package shipment (issue 14). These names let the
+// store's own code and tests (the fuzz targets stay here, with their
+// corpora) and code written before the move keep the short names; they
+// are the same types, values and functions, so errors.Is and type
+// switches hold across both. Code outside store uses package shipment.
 type (
 	Shipment      = shipment.Shipment
 	Article       = shipment.Article
