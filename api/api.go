@@ -79,7 +79,7 @@ type Config struct {
 	TokenFailLimit  int
 	TokenFailWindow time.Duration
 	// Limits is where the per-client counts live; nil = in this process.
-	// NewRedisLimits shares them among replicas.
+	// redislimit.New shares them among replicas.
 	Limits Limits
 	// Cache, when not nil, keeps rendered lookups and pages; the caller
 	// feeds it the store's changes (Cache.Apply).

@@ -9,8 +9,8 @@ import (
 // TestDependencies: the API is built on the domain (package shipment) and
 // the small interfaces it declares, never on the persistence, the queue or
 // the scheduler behind them (issue 14): `go list -deps ./api` names no
-// GORM, database driver or gocron package, and package store is not among
-// them either.
+// GORM, database driver, go-redis or gocron package, and package store is
+// not among them either (the Redis rate limits live in api/redislimit).
 func TestDependencies(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -28,6 +28,8 @@ func TestDependencies(t *testing.T) {
 		{"modernc.org/sqlite", "SQLite driver"},
 		{"github.com/glebarez/", "SQLite driver"},
 		{"github.com/go-co-op/gocron", "gocron"},
+		{"github.com/redis/go-redis", "go-redis"},
+		{"github.com/go-redis/", "go-redis"},
 		{"github.com/pressly/goose", "migrations"},
 		{"github.com/shiptrack/shiptrack/store", "the store"},
 		{"github.com/shiptrack/shiptrack/jobs", "the jobs"},
