@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/api/redislimit"
 )
 
 // rateLimits returns where the API keeps its per-client counts (lookups,
@@ -18,7 +19,7 @@ import (
 // It has its own Redis client rather than the queue's: the limiter sits in
 // front of every lookup and must give up within api.limit_redis_timeout
 // (250ms by default) when Redis is gone or hung, then count locally (see
-// api.RedisLimits); the queue's client has the default timeouts and
+// redislimit.Limits); the queue's client has the default timeouts and
 // retries, and blocking pops.
 func rateLimits(cfg config, log *slog.Logger, reg *metrics.Set) (limits api.Limits, closeLimits func(), err error) {
 	if cfg.Redis.URL == "" {
@@ -35,6 +36,6 @@ func rateLimits(cfg config, log *slog.Logger, reg *metrics.Set) (limits api.Limi
 	opts.DialerRetries = 1 // nor 5 dials 100ms apart (go-redis's default)
 	opts.ContextTimeoutEnabled = true
 	rc := redis.NewClient(opts)
-	rl := api.NewRedisLimits(rc, cfg.Redis.Prefix, api.RedisLimitsOptions{Logger: log, Metrics: reg, Timeout: timeout})
+	rl := redislimit.New(rc, cfg.Redis.Prefix, redislimit.Options{Logger: log, Metrics: reg, Timeout: timeout})
 	return rl, func() { _ = rc.Close() }, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/internal/testutil"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -89,7 +90,7 @@ func testReadCacheFollowsWrites(t *testing.T, driver string) {
 	if _, err := other.ClaimWeather(ctx, sh.Location.ID, "test", now, now, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.SaveWeather(ctx, "test", store.Weather{LocationID: sh.Location.ID, Query: "Paris, France",
+	if err := other.SaveWeather(ctx, "test", shipment.Weather{LocationID: sh.Location.ID, Query: "Paris, France",
 		TemperatureC: 21.5, Condition: "Sunny", ObservedAt: now, FetchedAt: now, Provider: "weatherapi"}); err != nil {
 		t.Fatal(err)
 	}

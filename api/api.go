@@ -13,14 +13,14 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/weather"
 )
 
 // Shipments is what the API needs from the store.
 type Shipments interface {
-	List(ctx context.Context, p store.ListParams) (store.Page, error)
-	Get(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error)
+	List(ctx context.Context, p shipment.ListParams) (shipment.Page, error)
+	Get(ctx context.Context, carrier, trackingNumber string) (shipment.Shipment, error)
 }
 
 // WeatherStatus reports the weather refresh pipeline's state.
@@ -79,7 +79,7 @@ type Config struct {
 	TokenFailLimit  int
 	TokenFailWindow time.Duration
 	// Limits is where the per-client counts live; nil = in this process.
-	// NewRedisLimits shares them among replicas.
+	// redislimit.New shares them among replicas.
 	Limits Limits
 	// Cache, when not nil, keeps rendered lookups and pages; the caller
 	// feeds it the store's changes (Cache.Apply).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -233,12 +234,12 @@ func assertProblem(t *testing.T, r response, status int) api.Problem {
 // failing is a store whose every call fails with err, or panics if err is nil.
 func failing(err error) *mock.Shipments {
 	return &mock.Shipments{
-		ListFn: func(context.Context, store.ListParams) (store.Page, error) { return store.Page{}, err },
-		GetFn: func(context.Context, string, string) (store.Shipment, error) {
+		ListFn: func(context.Context, shipment.ListParams) (shipment.Page, error) { return shipment.Page{}, err },
+		GetFn: func(context.Context, string, string) (shipment.Shipment, error) {
 			if err == nil {
 				panic("boom: internal detail")
 			}
-			return store.Shipment{}, err
+			return shipment.Shipment{}, err
 		},
 	}
 }
@@ -251,7 +252,7 @@ func TestErrorsDoNotLeak(t *testing.T) {
 		status int
 	}{
 		{"internal", errors.New("pq: password=secret relation xyz"), 500},
-		{"unavailable", store.ErrUnavailable, 503},
+		{"unavailable", shipment.ErrUnavailable, 503},
 		{"panic", nil, 500},
 	}
 	for _, tt := range tests {
@@ -311,8 +312,12 @@ func TestPathEscapes(t *testing.T) {
 // when nothing ends it.
 func hangingStore() *mock.Shipments {
 	return &mock.Shipments{
-		GetFn:  func(ctx context.Context, _, _ string) (store.Shipment, error) { return store.Shipment{}, hang(ctx) },
-		ListFn: func(ctx context.Context, _ store.ListParams) (store.Page, error) { return store.Page{}, hang(ctx) },
+		GetFn: func(ctx context.Context, _, _ string) (shipment.Shipment, error) {
+			return shipment.Shipment{}, hang(ctx)
+		},
+		ListFn: func(ctx context.Context, _ shipment.ListParams) (shipment.Page, error) {
+			return shipment.Page{}, hang(ctx)
+		},
 	}
 }
 
@@ -331,7 +336,7 @@ func hang(ctx context.Context) error {
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
 	cache := api.NewCache(1 << 20)
-	cache.Apply(store.Change{Kind: store.ChangeListening})
+	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	for _, c := range []struct {
 		name  string
 		cache *api.Cache

@@ -10,7 +10,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/shiptrack/shiptrack/api"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // BenchmarkAPICached is BenchmarkAPI's memory backend with the read cache
@@ -20,7 +20,7 @@ func BenchmarkAPICached(b *testing.B) {
 	m := memShipments()
 	one, _ := m.Get(context.Background(), "", "")
 	cache := api.NewCache(64 << 20)
-	cache.Apply(store.Change{Kind: store.ChangeListening})
+	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	srv := api.New(api.Config{Shipments: m, Cache: cache, Metrics: metrics.NewSet(), Tokens: []string{benchToken}})
 	b.Run("get", func(b *testing.B) {
 		benchHandler(b, srv, func(int) *http.Request {

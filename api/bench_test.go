@@ -24,7 +24,7 @@ import (
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/bench/benchdata"
 	"github.com/shiptrack/shiptrack/internal/mock"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
@@ -35,15 +35,15 @@ const benchToken = "bench-token"
 func memShipments() *mock.Shipments {
 	now := time.Now().UTC().Truncate(time.Second)
 	in := benchdata.Shipments(100, 1000, 20_000_000)
-	var page []store.Shipment
+	var page []shipment.Shipment
 	for i, s := range in {
-		loc, _ := store.ParseLocation(s.ReceiverAddress)
+		loc, _ := shipment.ParseLocation(s.ReceiverAddress)
 		loc.ID = uint64(i + 1)
-		sh := store.Shipment{
+		sh := shipment.Shipment{
 			TrackingNumber: s.TrackingNumber, Carrier: s.Carrier, Status: s.Status,
 			SenderAddress: s.SenderAddress, ReceiverAddress: s.ReceiverAddress,
 			CreatedAt: now, UpdatedAt: now, Articles: s.Articles, Location: &loc,
-			Weather: &store.Weather{
+			Weather: &shipment.Weather{
 				LocationID: loc.ID, Query: loc.City + ", " + loc.Country, TemperatureC: 8.2, Condition: "Partly cloudy",
 				ConditionCode: "1003", Humidity: 81, WindKph: 15.1, ObservedAt: now, FetchedAt: now, Provider: "weatherapi",
 			},
@@ -51,9 +51,9 @@ func memShipments() *mock.Shipments {
 		page = append(page, sh)
 	}
 	return &mock.Shipments{
-		GetFn: func(context.Context, string, string) (store.Shipment, error) { return page[0], nil },
-		ListFn: func(_ context.Context, p store.ListParams) (store.Page, error) {
-			return store.Page{Shipments: page[:min(p.Limit, len(page))], NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+		GetFn: func(context.Context, string, string) (shipment.Shipment, error) { return page[0], nil },
+		ListFn: func(_ context.Context, p shipment.ListParams) (shipment.Page, error) {
+			return shipment.Page{Shipments: page[:min(p.Limit, len(page))], NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
 		},
 	}
 }
@@ -63,13 +63,13 @@ func BenchmarkAPI(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			var (
 				shipments api.Shipments
-				lookups   []store.ShipmentInput
+				lookups   []shipment.ShipmentInput
 				deep      string
 			)
 			if backend == "memory" {
 				shipments = memShipments()
 				one, _ := shipments.Get(context.Background(), "", "")
-				lookups = []store.ShipmentInput{{Carrier: one.Carrier, TrackingNumber: one.TrackingNumber}}
+				lookups = []shipment.ShipmentInput{{Carrier: one.Carrier, TrackingNumber: one.TrackingNumber}}
 				deep = "eyJjIjoiZGhsIiwidCI6IlROMSJ9"
 			} else {
 				st := storetest.Open(b, backend)
@@ -80,7 +80,7 @@ func BenchmarkAPI(b *testing.B) {
 				}
 				shipments, lookups = st, in
 				for range 18 { // 18,000 of 20,000: the page at 90%
-					page, err := st.List(ctx, store.ListParams{Limit: 1000, Cursor: deep})
+					page, err := st.List(ctx, shipment.ListParams{Limit: 1000, Cursor: deep})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -92,7 +92,7 @@ func BenchmarkAPI(b *testing.B) {
 				Metrics:   metrics.NewSet(),
 				Tokens:    []string{benchToken},
 			})
-			pick := func(i int) store.ShipmentInput { return lookups[(i*7919)%len(lookups)] }
+			pick := func(i int) shipment.ShipmentInput { return lookups[(i*7919)%len(lookups)] }
 
 			b.Run("get", func(b *testing.B) {
 				benchHandler(b, srv, func(i int) *http.Request {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // Cache keeps rendered answers (single shipments and pages) in memory,
@@ -64,31 +64,31 @@ func (e *cacheEntry) size() int64 {
 const maxLocationMarks = 1 << 20
 
 // NewCache returns a cache holding at most maxBytes of answers. It stays
-// off until Apply receives store.ChangeListening.
+// off until Apply receives shipment.ChangeListening.
 func NewCache(maxBytes int64) *Cache {
 	return &Cache{max: maxBytes, locs: make(map[uint64]uint64), items: make(map[string]*list.Element)}
 }
 
 // Apply updates the cache for one change reported by the store; it is
 // meant as the callback of store.Store.WatchChanges.
-func (c *Cache) Apply(ch store.Change) {
+func (c *Cache) Apply(ch shipment.Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
 	switch ch.Kind {
-	case store.ChangeListening:
+	case shipment.ChangeListening:
 		// Anything may have changed while nobody listened.
 		c.flushLocked()
 		c.on = true
-	case store.ChangeLost:
+	case shipment.ChangeLost:
 		c.flushLocked()
 		c.on = false
-	case store.ChangeWeather:
+	case shipment.ChangeWeather:
 		c.locs[ch.Location] = c.seq
 		if len(c.locs) > maxLocationMarks {
 			c.flushLocked()
 		}
-	default: // store.ChangeShipments, and anything unknown to be safe
+	default: // shipment.ChangeShipments, and anything unknown to be safe
 		c.flushLocked()
 	}
 }

@@ -10,34 +10,34 @@ import (
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // readCounts counts the reads that reach countingShipments and holds the
 // weather it shows.
 type readCounts struct {
 	gets, lists atomic.Int64
-	weather     atomic.Pointer[store.Weather]
+	weather     atomic.Pointer[shipment.Weather]
 }
 
 // countingShipments serves one shipment (TN1 at DHL, location 7) and a
 // page with a next cursor, and counts the reads that reach it in c.
 func countingShipments(c *readCounts) *mock.Shipments {
-	shipment := func() store.Shipment {
-		return store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", Articles: []store.Article{},
-			Location: &store.Location{ID: 7, WeatherID: 7, City: "Paris", Country: "France", PostalCode: "75001"}, Weather: c.weather.Load()}
+	sample := func() shipment.Shipment {
+		return shipment.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", Articles: []shipment.Article{},
+			Location: &shipment.Location{ID: 7, WeatherID: 7, City: "Paris", Country: "France", PostalCode: "75001"}, Weather: c.weather.Load()}
 	}
 	return &mock.Shipments{
-		GetFn: func(_ context.Context, carrier, tn string) (store.Shipment, error) {
+		GetFn: func(_ context.Context, carrier, tn string) (shipment.Shipment, error) {
 			c.gets.Add(1)
-			if store.CarrierKey(carrier) != "dhl" || tn != "TN1" {
-				return store.Shipment{}, store.ErrNotFound
+			if shipment.CarrierKey(carrier) != "dhl" || tn != "TN1" {
+				return shipment.Shipment{}, shipment.ErrNotFound
 			}
-			return shipment(), nil
+			return sample(), nil
 		},
-		ListFn: func(context.Context, store.ListParams) (store.Page, error) {
+		ListFn: func(context.Context, shipment.ListParams) (shipment.Page, error) {
 			c.lists.Add(1)
-			return store.Page{Shipments: []store.Shipment{shipment()}, NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
+			return shipment.Page{Shipments: []shipment.Shipment{sample()}, NextCursor: "eyJjIjoiZGhsIiwidCI6IlROMSJ9"}, nil
 		},
 	}
 }
@@ -80,7 +80,7 @@ func TestCachedAnswers(t *testing.T) {
 		t.Fatalf("%d store reads with the cache off, want 2", n)
 	}
 
-	cache.Apply(store.Change{Kind: store.ChangeListening})
+	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	get("/shipment/DHL/TN1") // fills
 	for _, r := range []response{get("/shipment/DHL/TN1"), get("/shipment/dhl/TN1"), post(`{"carrier":"dhl","tracking_number":"TN1"}`)} {
 		if string(r.body) != string(first.body) || r.header.Get("Content-Type") != first.header.Get("Content-Type") {
@@ -118,9 +118,9 @@ func TestCachedAnswers(t *testing.T) {
 	}
 
 	// Weather of location 7 arrives: the next answers show it.
-	st.weather.Store(&store.Weather{LocationID: 7, Query: "Paris, France", TemperatureC: 9.5, Provider: "weatherapi",
+	st.weather.Store(&shipment.Weather{LocationID: 7, Query: "Paris, France", TemperatureC: 9.5, Provider: "weatherapi",
 		ObservedAt: now, FetchedAt: now})
-	cache.Apply(store.Change{Kind: store.ChangeWeather, Location: 7})
+	cache.Apply(shipment.Change{Kind: shipment.ChangeWeather, Location: 7})
 	var withWeather struct {
 		Weather *struct {
 			TemperatureC float64 `json:"temperature_c"`
@@ -161,7 +161,7 @@ func TestCachedAnswers(t *testing.T) {
 	}
 
 	// The feed is lost: nothing is served from memory until it is back.
-	cache.Apply(store.Change{Kind: store.ChangeLost})
+	cache.Apply(shipment.Change{Kind: shipment.ChangeLost})
 	reads = st.gets.Load()
 	get("/shipment/DHL/TN1")
 	get("/shipment/DHL/TN1")

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -16,7 +16,7 @@ var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 func listening(t *testing.T, maxBytes int64) *Cache {
 	t.Helper()
 	c := NewCache(maxBytes)
-	c.Apply(store.Change{Kind: store.ChangeListening})
+	c.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	return c
 }
 
@@ -33,17 +33,17 @@ func fill(t *testing.T, c *Cache, key string, locs ...uint64) {
 func TestCacheInvalidation(t *testing.T) {
 	tests := []struct {
 		name   string
-		change store.Change
+		change shipment.Change
 		hitA   bool // entry "a" shows location 1
 		hitB   bool // entry "b" shows location 2
 		hitNil bool // entry "n" shows no location
 	}{
-		{"weather of location 1", store.Change{Kind: store.ChangeWeather, Location: 1}, false, true, true},
-		{"weather of another location", store.Change{Kind: store.ChangeWeather, Location: 9}, true, true, true},
-		{"shipments", store.Change{Kind: store.ChangeShipments}, false, false, false},
-		{"feed lost", store.Change{Kind: store.ChangeLost}, false, false, false},
-		{"feed back", store.Change{Kind: store.ChangeListening}, false, false, false},
-		{"unknown kind", store.Change{Kind: store.ChangeKind(99)}, false, false, false},
+		{"weather of location 1", shipment.Change{Kind: shipment.ChangeWeather, Location: 1}, false, true, true},
+		{"weather of another location", shipment.Change{Kind: shipment.ChangeWeather, Location: 9}, true, true, true},
+		{"shipments", shipment.Change{Kind: shipment.ChangeShipments}, false, false, false},
+		{"feed lost", shipment.Change{Kind: shipment.ChangeLost}, false, false, false},
+		{"feed back", shipment.Change{Kind: shipment.ChangeListening}, false, false, false},
+		{"unknown kind", shipment.Change{Kind: shipment.ChangeKind(99)}, false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,14 +71,14 @@ func TestCacheInvalidation(t *testing.T) {
 func TestCacheDropsReadsRacingAChange(t *testing.T) {
 	tests := []struct {
 		name   string
-		change store.Change
+		change shipment.Change
 		locs   []uint64
 		cached bool
 	}{
-		{"weather of its location", store.Change{Kind: store.ChangeWeather, Location: 1}, []uint64{1}, false},
-		{"weather elsewhere", store.Change{Kind: store.ChangeWeather, Location: 2}, []uint64{1}, true},
-		{"shipments", store.Change{Kind: store.ChangeShipments}, []uint64{1}, false},
-		{"feed lost", store.Change{Kind: store.ChangeLost}, nil, false},
+		{"weather of its location", shipment.Change{Kind: shipment.ChangeWeather, Location: 1}, []uint64{1}, false},
+		{"weather elsewhere", shipment.Change{Kind: shipment.ChangeWeather, Location: 2}, []uint64{1}, true},
+		{"shipments", shipment.Change{Kind: shipment.ChangeShipments}, []uint64{1}, false},
+		{"feed lost", shipment.Change{Kind: shipment.ChangeLost}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,12 +102,12 @@ func TestCacheOffUntilListening(t *testing.T) {
 	if _, ok := c.get("k", t0); ok {
 		t.Fatal("cached while off")
 	}
-	c.Apply(store.Change{Kind: store.ChangeListening})
+	c.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	fill(t, c, "k")
 	if _, ok := c.get("k", t0); !ok {
 		t.Fatal("not cached once listening")
 	}
-	c.Apply(store.Change{Kind: store.ChangeLost})
+	c.Apply(shipment.Change{Kind: shipment.ChangeLost})
 	if _, ok := c.begin(); ok {
 		t.Fatal("on after the feed was lost")
 	}
@@ -181,7 +181,7 @@ func TestCacheConcurrentUse(t *testing.T) {
 					c.put(&cacheEntry{key: key, body: []byte(key), locs: []uint64{uint64(i % 7)}, read: token})
 				}
 				if g == 0 && i%100 == 0 {
-					c.Apply(store.Change{Kind: store.ChangeWeather, Location: uint64(i % 7)})
+					c.Apply(shipment.Change{Kind: shipment.ChangeWeather, Location: uint64(i % 7)})
 				}
 			}
 		}()

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // TestCacheFollow: the feed's changes reach the cache, which turns on and
@@ -18,16 +18,16 @@ func TestCacheFollow(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		changes []store.ChangeKind
+		changes []shipment.ChangeKind
 		end     error // what watch returns once its changes are sent; nil = wait for stop
 		wantOn  bool
 		wantLog []string
 	}{
-		{name: "listening", changes: []store.ChangeKind{store.ChangeListening}, wantOn: true,
+		{name: "listening", changes: []shipment.ChangeKind{shipment.ChangeListening}, wantOn: true,
 			wantLog: []string{"change feed listening: read cache on", "cache_mb=2"}},
-		{name: "lost", changes: []store.ChangeKind{store.ChangeListening, store.ChangeLost}, wantOn: false,
+		{name: "lost", changes: []shipment.ChangeKind{shipment.ChangeListening, shipment.ChangeLost}, wantOn: false,
 			wantLog: []string{"change feed lost: read cache off until it reconnects"}},
-		{name: "failed", changes: []store.ChangeKind{store.ChangeListening, store.ChangeLost}, end: errors.New("no listener"),
+		{name: "failed", changes: []shipment.ChangeKind{shipment.ChangeListening, shipment.ChangeLost}, end: errors.New("no listener"),
 			wantLog: []string{"change feed stopped: read cache off", "no listener"}},
 	}
 	for _, tt := range tests {
@@ -38,9 +38,9 @@ func TestCacheFollow(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 			c := NewCache(2 << 20)
 			sent := make(chan struct{})
-			stop := c.Follow(context.Background(), func(ctx context.Context, fn func(store.Change)) error {
+			stop := c.Follow(context.Background(), func(ctx context.Context, fn func(shipment.Change)) error {
 				for _, k := range tt.changes {
-					fn(store.Change{Kind: k})
+					fn(shipment.Change{Kind: k})
 				}
 				close(sent)
 				if tt.end != nil {

@@ -19,7 +19,7 @@ import (
 	"testing"
 
 	"github.com/shiptrack/shiptrack/internal/mock"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/valid"
 )
 
@@ -133,17 +133,17 @@ func checkDecodeLookup(t *testing.T, body []byte, ct string) {
 // the boundary's rule must never reach it: it answers such a read with an
 // internal error, which the fuzz target reports as a 500.
 var fuzzNotFound = &mock.Shipments{
-	ListFn: func(_ context.Context, p store.ListParams) (store.Page, error) {
+	ListFn: func(_ context.Context, p shipment.ListParams) (shipment.Page, error) {
 		if valid.Text(p.Carrier, valid.Carrier) != nil || valid.Text(p.Status, valid.Status) != nil {
-			return store.Page{}, fmt.Errorf("fuzz: bad text reached the store: %+v", p)
+			return shipment.Page{}, fmt.Errorf("fuzz: bad text reached the store: %+v", p)
 		}
-		return store.Page{}, fmt.Errorf("fuzz: %w", store.ErrNotFound)
+		return shipment.Page{}, fmt.Errorf("fuzz: %w", shipment.ErrNotFound)
 	},
-	GetFn: func(_ context.Context, carrier, tn string) (store.Shipment, error) {
+	GetFn: func(_ context.Context, carrier, tn string) (shipment.Shipment, error) {
 		if valid.Text(carrier, valid.Carrier) != nil || valid.Text(tn, valid.TrackingNumber) != nil || carrier == "" || tn == "" {
-			return store.Shipment{}, fmt.Errorf("fuzz: bad text reached the store: %q/%q", carrier, tn)
+			return shipment.Shipment{}, fmt.Errorf("fuzz: bad text reached the store: %q/%q", carrier, tn)
 		}
-		return store.Shipment{}, fmt.Errorf("fuzz: shipment %s/%s: %w", carrier, tn, store.ErrNotFound)
+		return shipment.Shipment{}, fmt.Errorf("fuzz: shipment %s/%s: %w", carrier, tn, shipment.ErrNotFound)
 	},
 }
 

@@ -3,7 +3,7 @@ package api
 import (
 	"time"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // ShipmentJSON is the public form of a shipment. Field names are part of
@@ -60,7 +60,7 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func toJSON(s store.Shipment, now time.Time, staleAfter time.Duration) ShipmentJSON {
+func toJSON(s shipment.Shipment, now time.Time, staleAfter time.Duration) ShipmentJSON {
 	out := ShipmentJSON{
 		TrackingNumber: s.TrackingNumber, Carrier: s.Carrier, Status: s.Status,
 		SenderAddress: s.SenderAddress, ReceiverAddress: s.ReceiverAddress,

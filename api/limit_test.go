@@ -21,13 +21,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/api/redislimit"
 	"github.com/shiptrack/shiptrack/internal/testutil"
 )
 
 // limitTestOptions waits for a live Redis far longer than the default, so
 // a stall of the busy test machine does not make a replica count alone and
 // spoil an exact count.
-var limitTestOptions = api.RedisLimitsOptions{Timeout: 5 * time.Second}
+var limitTestOptions = redislimit.Options{Timeout: 5 * time.Second}
 
 // limitsUnderTest are the two places counts live: this process, and Redis
 // (a new prefix per call).
@@ -37,7 +38,7 @@ func limitsUnderTest(t *testing.T) map[string]func(t *testing.T) api.Limits {
 		"memory": func(*testing.T) api.Limits { return api.MemoryLimits{} },
 		"redis": func(t *testing.T) api.Limits {
 			rc := testutil.Redis(t)
-			return api.NewRedisLimits(rc, testutil.RedisPrefix(t, rc), limitTestOptions)
+			return redislimit.New(rc, testutil.RedisPrefix(t, rc), limitTestOptions)
 		},
 	}
 }
@@ -97,7 +98,7 @@ func TestRedisLimitsShared(t *testing.T) {
 	prefix := testutil.RedisPrefix(t, testutil.Redis(t))
 	var replicas []api.RateLimiter
 	for range 3 {
-		replicas = append(replicas, api.NewRedisLimits(testutil.Redis(t), prefix, limitTestOptions).
+		replicas = append(replicas, redislimit.New(testutil.Redis(t), prefix, limitTestOptions).
 			Limiter("lookups", api.Limit{Every: time.Hour, Burst: 5}))
 	}
 	allowed := 0
@@ -118,7 +119,7 @@ func TestRedisLimitsShared(t *testing.T) {
 		t.Errorf("keys outside the prefix: %v", keys)
 	}
 	// Another prefix (another deployment, another test) counts apart.
-	other := api.NewRedisLimits(rc, testutil.RedisPrefix(t, rc), limitTestOptions).
+	other := redislimit.New(rc, testutil.RedisPrefix(t, rc), limitTestOptions).
 		Limiter("lookups", api.Limit{Every: time.Hour, Burst: 5})
 	if ok, _ := other.Allow(ctx, "203.0.113.7"); !ok {
 		t.Error("another prefix shares the allowance")
@@ -166,7 +167,7 @@ func TestRedisLimitsDown(t *testing.T) {
 	var logs syncBuf
 	reg := metrics.NewSet()
 	prefix := "shiptrack-test:" + rand.Text() // a throwaway Redis: nothing to clean
-	limits := api.NewRedisLimits(rc, prefix, api.RedisLimitsOptions{
+	limits := redislimit.New(rc, prefix, redislimit.Options{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Metrics: reg, RetryAfter: 10 * time.Millisecond,
 		Timeout: limitTestOptions.Timeout,
 	})
@@ -211,7 +212,7 @@ func TestRedisLimitsDown(t *testing.T) {
 	// the first's spending.
 	rc2 := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = rc2.Close() })
-	second := api.NewRedisLimits(rc2, prefix, limitTestOptions).Limiter("lookups", api.Limit{Every: time.Hour, Burst: 2})
+	second := redislimit.New(rc2, prefix, limitTestOptions).Limiter("lookups", api.Limit{Every: time.Hour, Burst: 2})
 	ctx := context.Background()
 	a, _ := lim.Allow(ctx, "203.0.113.8")
 	b, _ := lim.Allow(ctx, "203.0.113.8")

@@ -11,7 +11,7 @@ import (
 
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
@@ -24,11 +24,11 @@ func TestNextLinkKeepsFilters(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			st := storetest.Open(t, d)
-			var in []store.ShipmentInput
+			var in []shipment.ShipmentInput
 			for i := range 30 {
-				in = append(in, store.ShipmentInput{TrackingNumber: fmt.Sprintf("TN%03d", i), Carrier: []string{"DHL", "UPS", "gls"}[i%3],
+				in = append(in, shipment.ShipmentInput{TrackingNumber: fmt.Sprintf("TN%03d", i), Carrier: []string{"DHL", "UPS", "gls"}[i%3],
 					Status: []string{"a", "b"}[i%2], ReceiverAddress: "S 1, 1000 Brussels, Belgium",
-					Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}})
+					Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}})
 			}
 			if _, err := st.Import(context.Background(), in); err != nil {
 				t.Fatal(err)
@@ -55,7 +55,7 @@ func TestNextLinkKeepsFilters(t *testing.T) {
 					}
 					for _, s := range decode[[]api.ShipmentJSON](t, r) {
 						rows++
-						if (tt.carrier != "" && store.CarrierKey(s.Carrier) != tt.carrier) || (tt.status != "" && s.Status != tt.status) {
+						if (tt.carrier != "" && shipment.CarrierKey(s.Carrier) != tt.carrier) || (tt.status != "" && s.Status != tt.status) {
 							t.Errorf("%s: page %d has %s/%s status %s", tt.query, pages+1, s.Carrier, s.TrackingNumber, s.Status)
 						}
 					}
@@ -75,16 +75,16 @@ func TestNextLinkKeepsFilters(t *testing.T) {
 // twoPlaces serves a page of two shipments whose weather was fetched at
 // the given times, and counts the reads that reach it in lists.
 func twoPlaces(fetched [2]time.Time, lists *atomic.Int64) *mock.Shipments {
-	return &mock.Shipments{ListFn: func(context.Context, store.ListParams) (store.Page, error) {
+	return &mock.Shipments{ListFn: func(context.Context, shipment.ListParams) (shipment.Page, error) {
 		lists.Add(1)
-		var out []store.Shipment
+		var out []shipment.Shipment
 		for i, at := range fetched {
 			id := uint64(i + 1)
-			out = append(out, store.Shipment{TrackingNumber: fmt.Sprintf("TN%d", i), Carrier: "DHL", Status: "x", Articles: []store.Article{},
-				Location: &store.Location{ID: id, WeatherID: id, PostalCode: "1", City: fmt.Sprint("C", i), Country: "X"},
-				Weather:  &store.Weather{LocationID: id, Provider: "weatherapi", ObservedAt: at, FetchedAt: at}})
+			out = append(out, shipment.Shipment{TrackingNumber: fmt.Sprintf("TN%d", i), Carrier: "DHL", Status: "x", Articles: []shipment.Article{},
+				Location: &shipment.Location{ID: id, WeatherID: id, PostalCode: "1", City: fmt.Sprint("C", i), Country: "X"},
+				Weather:  &shipment.Weather{LocationID: id, Provider: "weatherapi", ObservedAt: at, FetchedAt: at}})
 		}
-		return store.Page{Shipments: out}, nil
+		return shipment.Page{Shipments: out}, nil
 	}}
 }
 
@@ -101,7 +101,7 @@ func TestCachedPageExpiresWithItsOldestWeather(t *testing.T) {
 	var lists atomic.Int64
 	st := twoPlaces([2]time.Time{now, now.Add(-time.Hour)}, &lists)
 	cache := api.NewCache(1 << 20)
-	cache.Apply(store.Change{Kind: store.ChangeListening})
+	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	srv := httptest.NewServer(api.New(api.Config{Shipments: st, Cache: cache, WeatherInterval: 2 * time.Hour,
 		Now: func() time.Time { return *clock.Load() }}))
 	t.Cleanup(srv.Close)

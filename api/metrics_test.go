@@ -8,7 +8,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/shiptrack/shiptrack/api"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // TestHTTPMetrics: every answered request is counted once under its route
@@ -22,7 +22,7 @@ func TestHTTPMetrics(t *testing.T) {
 		reqs  []string // "METHOD PATH"
 		want  []string
 	}{
-		{"not found", failing(store.ErrNotFound), []string{"GET /shipment/DHL/TN1", "GET /shipment/DHL/TN2"}, []string{
+		{"not found", failing(shipment.ErrNotFound), []string{"GET /shipment/DHL/TN1", "GET /shipment/DHL/TN2"}, []string{
 			`shiptrack_http_requests_total{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 2`,
 			`shiptrack_http_request_duration_seconds_count{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 2`,
 			`shiptrack_http_response_size_bytes_count{code="404",host="",method="GET",url="/shipment/:carrier/:tracking_number"} 2`,

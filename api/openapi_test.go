@@ -23,6 +23,7 @@ import (
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/jobs"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
@@ -101,14 +102,14 @@ func (s specStatus) Status(context.Context) jobs.Status { return jobs.Status(s) 
 // is checked against real output and not only null.
 func withWeather(st *store.Store) *mock.Shipments {
 	return &mock.Shipments{
-		ListFn: func(ctx context.Context, p store.ListParams) (store.Page, error) {
+		ListFn: func(ctx context.Context, p shipment.ListParams) (shipment.Page, error) {
 			page, err := st.List(ctx, p)
 			for i := range page.Shipments {
 				addWeather(&page.Shipments[i])
 			}
 			return page, err
 		},
-		GetFn: func(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+		GetFn: func(ctx context.Context, carrier, tn string) (shipment.Shipment, error) {
 			s, err := st.Get(ctx, carrier, tn)
 			addWeather(&s)
 			return s, err
@@ -116,12 +117,12 @@ func withWeather(st *store.Store) *mock.Shipments {
 	}
 }
 
-func addWeather(s *store.Shipment) {
+func addWeather(s *shipment.Shipment) {
 	if s.TrackingNumber != "TN12345678" {
 		return
 	}
 	now := time.Now().UTC()
-	s.Weather = &store.Weather{Query: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy", ConditionCode: "1003",
+	s.Weather = &shipment.Weather{Query: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy", ConditionCode: "1003",
 		Humidity: 81, WindKph: 15.1, ObservedAt: now.Add(-10 * time.Minute), FetchedAt: now, Provider: "weatherapi"}
 }
 
@@ -374,7 +375,7 @@ func TestOpenAPIDescribesFailures(t *testing.T) {
 		err    error
 		status int
 	}{
-		{"database down", store.ErrUnavailable, 503},
+		{"database down", shipment.ErrUnavailable, 503},
 		{"internal error", errors.New("disk on fire"), 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // statusClientClosed marks requests whose client went away before the
@@ -77,11 +77,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		switch {
 		case errors.As(err, &p):
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, shipment.ErrNotFound):
 			p = problem(http.StatusNotFound, "no shipment with this carrier and tracking number")
-		case errors.Is(err, store.ErrInvalidCursor):
+		case errors.Is(err, shipment.ErrInvalidCursor):
 			p = invalid(InvalidParam{Name: "cursor", Reason: "not a cursor from a previous page; start again without it"})
-		case errors.Is(err, store.ErrUnavailable):
+		case errors.Is(err, shipment.ErrUnavailable):
 			resp.Header().Set("Retry-After", "5")
 			p = problem(http.StatusServiceUnavailable, "the database is not answering; try again shortly")
 		case errors.Is(err, context.DeadlineExceeded):

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // readCache decorates the store's two reads (Shipments) with the read
@@ -38,22 +38,22 @@ type read[T any] struct {
 
 // Get is Shipments.Get through the cache; fresh skips the cache (the
 // answer still refills it).
-func (r *readCache) Get(ctx context.Context, fresh bool, carrier, trackingNumber string) (read[store.Shipment], error) {
+func (r *readCache) Get(ctx context.Context, fresh bool, carrier, trackingNumber string) (read[shipment.Shipment], error) {
 	now := r.now()
 	var buf [128]byte
 	key := append(buf[:0], "shipment\x00"...)
-	key = append(key, store.CarrierKey(carrier)...)
+	key = append(key, shipment.CarrierKey(carrier)...)
 	key = append(key, 0)
-	key = append(key, store.NormalizeTrackingNumber(trackingNumber)...)
+	key = append(key, shipment.NormalizeTrackingNumber(trackingNumber)...)
 	if e, ok := r.lookup(key, fresh, now); ok {
-		return read[store.Shipment]{hit: e}, nil
+		return read[shipment.Shipment]{hit: e}, nil
 	}
 	token, cacheable := r.cache.begin()
 	sh, err := r.next.Get(ctx, carrier, trackingNumber)
 	if err != nil {
-		return read[store.Shipment]{}, err
+		return read[shipment.Shipment]{}, err
 	}
-	out := read[store.Shipment]{v: sh, now: now}
+	out := read[shipment.Shipment]{v: sh, now: now}
 	if cacheable {
 		out.slot = r.entry(string(key), token, now, sh)
 	}
@@ -62,7 +62,7 @@ func (r *readCache) Get(ctx context.Context, fresh bool, carrier, trackingNumber
 
 // List is Shipments.List through the cache. path is the route the page
 // was asked on: it is part of the page's Link header, kept with it.
-func (r *readCache) List(ctx context.Context, fresh bool, path string, p store.ListParams) (read[store.Page], error) {
+func (r *readCache) List(ctx context.Context, fresh bool, path string, p shipment.ListParams) (read[shipment.Page], error) {
 	now := r.now()
 	var buf [256]byte
 	key := append(buf[:0], "list\x00"...)
@@ -72,18 +72,18 @@ func (r *readCache) List(ctx context.Context, fresh bool, path string, p store.L
 	key = append(key, 0)
 	key = append(key, p.Cursor...)
 	key = append(key, 0)
-	key = append(key, store.CarrierKey(p.Carrier)...)
+	key = append(key, shipment.CarrierKey(p.Carrier)...)
 	key = append(key, 0)
 	key = append(key, p.Status...)
 	if e, ok := r.lookup(key, fresh, now); ok {
-		return read[store.Page]{hit: e}, nil
+		return read[shipment.Page]{hit: e}, nil
 	}
 	token, cacheable := r.cache.begin()
 	page, err := r.next.List(ctx, p)
 	if err != nil {
-		return read[store.Page]{}, err
+		return read[shipment.Page]{}, err
 	}
-	out := read[store.Page]{v: page, now: now}
+	out := read[shipment.Page]{v: page, now: now}
 	if cacheable {
 		out.slot = r.entry(string(key), token, now, page.Shipments...)
 	}
@@ -111,7 +111,7 @@ func (r *readCache) lookup(key []byte, fresh bool, now time.Time) (*cacheEntry, 
 
 // entry describes an answer for the cache, before it is rendered: the
 // locations whose weather it shows, and when a weather in it turns stale.
-func (r *readCache) entry(key string, token uint64, now time.Time, shipments ...store.Shipment) *cacheEntry {
+func (r *readCache) entry(key string, token uint64, now time.Time, shipments ...shipment.Shipment) *cacheEntry {
 	e := &cacheEntry{key: key, read: token}
 	seen := make(map[uint64]bool, len(shipments))
 	for _, sh := range shipments {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/jobs"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // everyRoute builds the API with every optional route switched on.
@@ -100,13 +100,13 @@ func (d *deadlines) of(name string) []time.Time {
 // probeShipments is a store that records the deadline of each read.
 func probeShipments(d *deadlines) *mock.Shipments {
 	return &mock.Shipments{
-		ListFn: func(ctx context.Context, _ store.ListParams) (store.Page, error) {
+		ListFn: func(ctx context.Context, _ shipment.ListParams) (shipment.Page, error) {
 			d.record("store", ctx)
-			return store.Page{}, nil
+			return shipment.Page{}, nil
 		},
-		GetFn: func(ctx context.Context, _, _ string) (store.Shipment, error) {
+		GetFn: func(ctx context.Context, _, _ string) (shipment.Shipment, error) {
 			d.record("store", ctx)
-			return store.Shipment{}, nil
+			return shipment.Shipment{}, nil
 		},
 	}
 }
@@ -221,18 +221,18 @@ func TestLazyDeadline(t *testing.T) {
 // context's Done as a database driver does; it counts the reads.
 func waitingShipments(reads *int) *mock.Shipments {
 	return &mock.Shipments{
-		GetFn: func(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+		GetFn: func(ctx context.Context, carrier, tn string) (shipment.Shipment, error) {
 			*reads++
 			select {
 			case <-ctx.Done():
-				return store.Shipment{}, ctx.Err()
+				return shipment.Shipment{}, ctx.Err()
 			default:
 			}
-			return store.Shipment{Carrier: carrier, TrackingNumber: tn, Status: "in-transit"}, nil
+			return shipment.Shipment{Carrier: carrier, TrackingNumber: tn, Status: "in-transit"}, nil
 		},
-		ListFn: func(ctx context.Context, _ store.ListParams) (store.Page, error) {
+		ListFn: func(ctx context.Context, _ shipment.ListParams) (shipment.Page, error) {
 			*reads++
-			return store.Page{}, errors.New("no listing in this test")
+			return shipment.Page{}, errors.New("no listing in this test")
 		},
 	}
 }
@@ -243,7 +243,7 @@ func TestCacheHitStartsNoTimer(t *testing.T) {
 	t.Parallel()
 	reads := 0
 	cache := NewCache(1 << 20)
-	cache.Apply(store.Change{Kind: store.ChangeListening})
+	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	s := New(Config{Shipments: waitingShipments(&reads), Cache: cache})
 	var last *lazyDeadline
 	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {

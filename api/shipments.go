@@ -13,7 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/valid"
 )
 
@@ -51,8 +51,8 @@ func (s *Server) listShipments(c echo.Context) error {
 }
 
 // parseListParams reads a page request from the query.
-func parseListParams(q url.Values) (store.ListParams, error) {
-	p := store.ListParams{Limit: defaultLimit, Cursor: q.Get("cursor"), Carrier: q.Get("carrier"), Status: q.Get("status")}
+func parseListParams(q url.Values) (shipment.ListParams, error) {
+	p := shipment.ListParams{Limit: defaultLimit, Cursor: q.Get("cursor"), Carrier: q.Get("carrier"), Status: q.Get("status")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLimit {
@@ -69,7 +69,7 @@ func parseListParams(q url.Values) (store.ListParams, error) {
 
 // nextLink is the Link header to the page after p, asked on path, or ""
 // when p is the last.
-func nextLink(path string, p store.ListParams, cursor string) string {
+func nextLink(path string, p shipment.ListParams, cursor string) string {
 	if cursor == "" {
 		return ""
 	}

@@ -9,18 +9,18 @@ import (
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/jobs"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // oneShipment serves a single shipment whose weather the test chooses.
-func oneShipment(w *store.Weather) *mock.Shipments {
-	s := store.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Weather: w,
-		Location: &store.Location{City: "Paris", Country: "France", PostalCode: "75001"}}
+func oneShipment(w *shipment.Weather) *mock.Shipments {
+	s := shipment.Shipment{TrackingNumber: "TN1", Carrier: "DHL", Weather: w,
+		Location: &shipment.Location{City: "Paris", Country: "France", PostalCode: "75001"}}
 	return &mock.Shipments{
-		ListFn: func(context.Context, store.ListParams) (store.Page, error) {
-			return store.Page{Shipments: []store.Shipment{s}}, nil
+		ListFn: func(context.Context, shipment.ListParams) (shipment.Page, error) {
+			return shipment.Page{Shipments: []shipment.Shipment{s}}, nil
 		},
-		GetFn: func(context.Context, string, string) (store.Shipment, error) { return s, nil },
+		GetFn: func(context.Context, string, string) (shipment.Shipment, error) { return s, nil },
 	}
 }
 
@@ -31,7 +31,7 @@ func (f fixedStatus) Status(context.Context) jobs.Status { return jobs.Status(f)
 func TestWeatherJSON(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	good := store.Weather{Query: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy", ConditionCode: "1003",
+	good := shipment.Weather{Query: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy", ConditionCode: "1003",
 		Humidity: 81, WindKph: 15.1, ObservedAt: now.Add(-20 * time.Minute), Provider: "weatherapi"}
 	tests := []struct {
 		name      string

@@ -26,7 +26,7 @@ import (
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/internal/testenv"
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
@@ -77,8 +77,8 @@ func newSeededWebServer(t *testing.T) *webServer {
 
 // webWeather adds weather to every shipment the store returns, as the
 // weather jobs would have.
-func webWeather(st api.Shipments, w store.Weather) *mock.Shipments {
-	return &mock.Shipments{ListFn: st.List, GetFn: func(ctx context.Context, carrier, tn string) (store.Shipment, error) {
+func webWeather(st api.Shipments, w shipment.Weather) *mock.Shipments {
+	return &mock.Shipments{ListFn: st.List, GetFn: func(ctx context.Context, carrier, tn string) (shipment.Shipment, error) {
 		sh, err := st.Get(ctx, carrier, tn)
 		if err == nil && sh.Weather == nil {
 			sh.Weather = &w
@@ -89,26 +89,26 @@ func webWeather(st api.Shipments, w store.Weather) *mock.Shipments {
 
 // webFake answers every lookup with get, so a test decides what the API
 // returns; every list is empty.
-func webFake(get func(ctx context.Context, carrier, tn string) (store.Shipment, error)) *mock.Shipments {
+func webFake(get func(ctx context.Context, carrier, tn string) (shipment.Shipment, error)) *mock.Shipments {
 	return &mock.Shipments{
-		ListFn: func(context.Context, store.ListParams) (store.Page, error) { return store.Page{}, nil },
+		ListFn: func(context.Context, shipment.ListParams) (shipment.Page, error) { return shipment.Page{}, nil },
 		GetFn:  get,
 	}
 }
 
 // webParisWeather is weather observed and fetched ago.
-func webParisWeather(ago time.Duration) store.Weather {
+func webParisWeather(ago time.Duration) shipment.Weather {
 	at := time.Now().Add(-ago)
-	return store.Weather{Query: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy",
+	return shipment.Weather{Query: "Paris, France", TemperatureC: 8.2, Condition: "Partly cloudy",
 		ConditionCode: "1003", Humidity: 81, WindKph: 15.1, ObservedAt: at, FetchedAt: at, Provider: "weatherapi"}
 }
 
-func webShipment(w *store.Weather) store.Shipment {
-	return store.Shipment{
+func webShipment(w *shipment.Weather) shipment.Shipment {
+	return shipment.Shipment{
 		TrackingNumber: "TN12345678", Carrier: "DHL", Status: "in-transit",
 		SenderAddress: "Street 1, 10115 Berlin, Germany", ReceiverAddress: "Street 10, 75001 Paris, France",
-		Location: &store.Location{PostalCode: "75001", City: "Paris", Country: "France"},
-		Articles: []store.Article{{Name: "Laptop", Quantity: 1, SKU: "LP123"}},
+		Location: &shipment.Location{PostalCode: "75001", City: "Paris", Country: "France"},
+		Articles: []shipment.Article{{Name: "Laptop", Quantity: 1, SKU: "LP123"}},
 		Weather:  w,
 	}
 }
@@ -396,7 +396,7 @@ func TestTrackPageWeather(t *testing.T) {
 			t.Parallel()
 			w := webParisWeather(35 * time.Minute)
 			w.LastError = tt.lastError
-			srv := newWebServer(t, api.Config{Shipments: webFake(func(context.Context, string, string) (store.Shipment, error) {
+			srv := newWebServer(t, api.Config{Shipments: webFake(func(context.Context, string, string) (shipment.Shipment, error) {
 				return webShipment(&w), nil
 			})})
 			b := newWebTab(t, srv.URL)
@@ -556,8 +556,8 @@ func TestTrackPageNarrowScreen(t *testing.T) {
 
 func TestTrackPageServerError(t *testing.T) {
 	t.Parallel()
-	srv := newWebServer(t, api.Config{Shipments: webFake(func(context.Context, string, string) (store.Shipment, error) {
-		return store.Shipment{}, errors.New("disk on fire")
+	srv := newWebServer(t, api.Config{Shipments: webFake(func(context.Context, string, string) (shipment.Shipment, error) {
+		return shipment.Shipment{}, errors.New("disk on fire")
 	})})
 	b := newWebTab(t, srv.URL)
 	b.open("/")
@@ -580,9 +580,9 @@ func TestTrackPageSlowAnswer(t *testing.T) {
 	t.Parallel()
 	srv := newWebServer(t, api.Config{
 		RequestTimeout: time.Minute,
-		Shipments: webFake(func(ctx context.Context, _, _ string) (store.Shipment, error) {
+		Shipments: webFake(func(ctx context.Context, _, _ string) (shipment.Shipment, error) {
 			<-ctx.Done() // until the browser gives up
-			return store.Shipment{}, ctx.Err()
+			return shipment.Shipment{}, ctx.Err()
 		}),
 	})
 	b := newWebTab(t, srv.URL)

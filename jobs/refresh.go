@@ -37,6 +37,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
 )
@@ -49,10 +50,10 @@ type Store interface {
 	QueueDue(ctx context.Context, windowStart, now time.Time, all bool) ([]uint64, error)
 	UnmarkQueued(ctx context.Context, ids []uint64) error
 	RetryStats(ctx context.Context, windowStart time.Time) (int64, time.Time, error)
-	Location(ctx context.Context, id uint64) (store.Location, error)
-	WeatherOf(ctx context.Context, locationID uint64) (store.Weather, error)
+	Location(ctx context.Context, id uint64) (shipment.Location, error)
+	WeatherOf(ctx context.Context, locationID uint64) (shipment.Weather, error)
 	ClaimWeather(ctx context.Context, locationID uint64, owner string, now, staleBefore, leaseUntil time.Time) (store.ClaimResult, error)
-	SaveWeather(ctx context.Context, owner string, w store.Weather) error
+	SaveWeather(ctx context.Context, owner string, w shipment.Weather) error
 	SaveWeatherError(ctx context.Context, locationID uint64, owner string, f store.Failure) error
 	ReleaseClaim(ctx context.Context, locationID uint64, owner string) error
 	TakeBudget(ctx context.Context, day time.Time, provider string, limit int64) (bool, error)
@@ -461,7 +462,7 @@ const (
 )
 
 func reasonStore(err error) string {
-	if err == nil || errors.Is(err, store.ErrUnavailable) {
+	if err == nil || errors.Is(err, shipment.ErrUnavailable) {
 		return reasonDB
 	}
 	return "database error"
@@ -605,7 +606,7 @@ func (r *Refresher) fetch(ctx context.Context, id uint64) bool {
 	loc, err := r.cfg.Store.Location(ctx, id)
 	if err != nil {
 		release()
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, shipment.ErrNotFound) {
 			return true
 		}
 		return false
@@ -635,7 +636,7 @@ func (r *Refresher) fetch(ctx context.Context, id uint64) bool {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err == nil {
-		err = r.cfg.Store.SaveWeather(wctx, owner, store.Weather{
+		err = r.cfg.Store.SaveWeather(wctx, owner, shipment.Weather{
 			LocationID: id, Query: q.String(), TemperatureC: obs.TemperatureC,
 			Condition: obs.Condition, ConditionCode: obs.ConditionCode, Humidity: obs.Humidity,
 			WindKph: obs.WindKph, ObservedAt: obs.ObservedAt, FetchedAt: now, Provider: r.cfg.Provider.Name(),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/internal/testutil"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather"
@@ -99,7 +100,7 @@ func startRefresher(t *testing.T, cfg Config) *Refresher {
 // withWeather counts the shipments whose weather is filled in.
 func withWeather(t *testing.T, st *store.Store) int {
 	t.Helper()
-	p, err := st.List(context.Background(), store.ListParams{Limit: 100})
+	p, err := st.List(context.Background(), shipment.ListParams{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,13 +519,13 @@ func TestOneCallPerPlace(t *testing.T) {
 			t.Parallel()
 			st := openStore(t, storetest.URL(t, d))
 			ctx := context.Background()
-			in := []store.ShipmentInput{
+			in := []shipment.ShipmentInput{
 				{TrackingNumber: "TN1", Carrier: "DHL", Status: "in-transit", ReceiverAddress: "Street 10, 75001 Paris, France",
-					Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}},
+					Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}},
 				{TrackingNumber: "TN2", Carrier: "DHL", Status: "in-transit", ReceiverAddress: "Street 2, 75002 PARIS,  france",
-					Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}},
+					Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}},
 				{TrackingNumber: "TN3", Carrier: "DHL", Status: "in-transit", ReceiverAddress: "Street 3, 10115 Berlin, Germany",
-					Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}},
+					Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}},
 			}
 			if _, err := st.Import(ctx, in); err != nil {
 				t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/internal/testutil"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
 )
@@ -38,7 +39,7 @@ func TestUnstorableAnswerIsAFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := st.List(ctx, store.ListParams{Limit: 100})
+	p, err := st.List(ctx, shipment.ListParams{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

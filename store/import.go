@@ -104,7 +104,7 @@ func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint
 	want := make(map[string]Location)
 	for _, si := range in {
 		if l, ok := ParseLocation(si.ReceiverAddress); ok {
-			want[l.key()] = l
+			want[l.Key()] = l
 		}
 	}
 	keys := make([]string, 0, len(want))
@@ -126,7 +126,7 @@ func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint
 		for _, k := range batch {
 			if _, ok := ids[k]; !ok {
 				l := want[k]
-				rows = append(rows, locationRow{Key: k, PostalCode: l.PostalCode, City: l.City, Country: l.Country, PlaceKey: l.placeKey()})
+				rows = append(rows, locationRow{Key: k, PostalCode: l.PostalCode, City: l.City, Country: l.Country, PlaceKey: l.PlaceKey()})
 			}
 		}
 		if len(rows) == 0 {
@@ -199,7 +199,7 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 			ReceiverAddress: si.ReceiverAddress,
 		}
 		if l, ok := ParseLocation(si.ReceiverAddress); ok {
-			id := locIDs[l.key()]
+			id := locIDs[l.Key()]
 			row.LocationID = &id
 		}
 		old, ok := byKey[shipmentKey{row.CarrierKey, row.TrackingNumber}]

@@ -18,7 +18,7 @@ func migratePlaces(tx *gorm.DB) error {
 		return err
 	}
 	for _, r := range rows {
-		if err := tx.Model(&locationRow{}).Where("id = ?", r.ID).Update("place_key", r.location().placeKey()).Error; err != nil {
+		if err := tx.Model(&locationRow{}).Where("id = ?", r.ID).Update("place_key", r.location().PlaceKey()).Error; err != nil {
 			return err
 		}
 	}

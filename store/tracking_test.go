@@ -11,19 +11,6 @@ import (
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
-func TestNormalizeTrackingNumber(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"TN12345678", "TN12345678"},
-		{"tn12345678", "TN12345678"},
-		{" tn 1234 5678\t", "TN12345678"},
-		{"1z\u00a0999", "1Z999"},
-	} {
-		if got := store.NormalizeTrackingNumber(c.in); got != c.want {
-			t.Errorf("NormalizeTrackingNumber(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
 // TestTrackingNumberAnySpelling: a shipment is found however its tracking
 // number is typed, and answers keep the spelling it was imported with.
 func TestTrackingNumberAnySpelling(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 )
 
@@ -32,7 +33,7 @@ var (
 	statuses = []string{"in-transit", "inbound-scan", "delivery", "transit", "scanned"}
 	articles = []struct {
 		name  string
-		price store.Money
+		price shipment.Money
 	}{
 		{"Laptop", 90000}, {"Mouse", 2500}, {"Monitor", 20000}, {"Keyboard", 5000}, {"Headphones", 10000},
 		{"Smartphone", 50000}, {"Charger", 2000}, {"Tablet", 35000}, {"Camera", 45000}, {"Router", 8000},
@@ -48,16 +49,16 @@ func address(r *rand.Rand, loc int) string {
 // Shipments returns n shipments with tracking numbers TN<start>,
 // TN<start+1>, ..., receivers over `locations` distinct locations; the same
 // arguments give the same data.
-func Shipments(n, locations, start int) []store.ShipmentInput {
+func Shipments(n, locations, start int) []shipment.ShipmentInput {
 	r := rand.New(rand.NewPCG(uint64(start), 42))
-	out := make([]store.ShipmentInput, n)
+	out := make([]shipment.ShipmentInput, n)
 	for i := range out {
-		arts := make([]store.Article, 1+r.IntN(3))
+		arts := make([]shipment.Article, 1+r.IntN(3))
 		for j := range arts {
 			a := articles[r.IntN(len(articles))]
-			arts[j] = store.Article{Name: a.name, Quantity: 1 + r.IntN(3), Price: a.price, SKU: fmt.Sprintf("%.2s%03d", a.name, j)}
+			arts[j] = shipment.Article{Name: a.name, Quantity: 1 + r.IntN(3), Price: a.price, SKU: fmt.Sprintf("%.2s%03d", a.name, j)}
 		}
-		out[i] = store.ShipmentInput{
+		out[i] = shipment.ShipmentInput{
 			Line:            i + 2,
 			TrackingNumber:  "TN" + strconv.Itoa(start+i),
 			Carrier:         carriers[r.IntN(len(carriers))],
@@ -71,7 +72,7 @@ func Shipments(n, locations, start int) []store.ShipmentInput {
 }
 
 // CSV renders shipments in the import format, one row per article.
-func CSV(in []store.ShipmentInput) []byte {
+func CSV(in []shipment.ShipmentInput) []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	_ = w.Write([]string{"tracking_number", "carrier", "sender_address", "receiver_address", "article_name", "article_quantity", "article_price", "SKU", "status"})
@@ -86,7 +87,7 @@ func CSV(in []store.ShipmentInput) []byte {
 }
 
 // Rows is the number of article rows (CSV lines) of in.
-func Rows(in []store.ShipmentInput) int {
+func Rows(in []shipment.ShipmentInput) int {
 	n := 0
 	for _, s := range in {
 		n += len(s.Articles)
@@ -96,7 +97,7 @@ func Rows(in []store.ShipmentInput) int {
 
 // Load imports n shipments over `locations` locations into st and gives
 // every location weather, so reads hydrate what production reads do.
-func Load(ctx context.Context, st *store.Store, n, locations int) ([]store.ShipmentInput, error) {
+func Load(ctx context.Context, st *store.Store, n, locations int) ([]shipment.ShipmentInput, error) {
 	in := Shipments(n, locations, 20_000_000)
 	if _, err := st.Import(ctx, in); err != nil {
 		return nil, err
@@ -121,7 +122,7 @@ func FillWeather(ctx context.Context, st *store.Store) error {
 		if res != store.Claimed {
 			continue
 		}
-		err = st.SaveWeather(ctx, owner, store.Weather{
+		err = st.SaveWeather(ctx, owner, shipment.Weather{
 			LocationID: id, Query: "bench", TemperatureC: 8.2, Condition: "Partly cloudy", ConditionCode: "1003",
 			Humidity: 81, WindKph: 15.1, ObservedAt: now.Truncate(15 * time.Minute), FetchedAt: now, Provider: "weatherapi",
 		})

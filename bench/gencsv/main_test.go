@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 func gen(t *testing.T, args ...string) (csv, lookups string) {
@@ -43,7 +43,7 @@ func TestGenerate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			csv, lookups := gen(t, tt.args...)
-			in, err := store.ParseCSV(strings.NewReader(csv))
+			in, err := shipment.ParseCSV(strings.NewReader(csv))
 			if err != nil {
 				t.Fatalf("the output does not parse as an import file: %v", err)
 			}
@@ -53,7 +53,7 @@ func TestGenerate(t *testing.T) {
 				if len(s.Articles) < 1 || len(s.Articles) > 3 {
 					t.Errorf("%s has %d articles, want 1 to 3", s.TrackingNumber, len(s.Articles))
 				}
-				l, ok := store.ParseLocation(s.ReceiverAddress)
+				l, ok := shipment.ParseLocation(s.ReceiverAddress)
 				if !ok {
 					t.Fatalf("receiver %q does not parse", s.ReceiverAddress)
 				}

@@ -6,19 +6,19 @@ package mock
 import (
 	"context"
 
-	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // Shipments fakes api.Shipments.
 type Shipments struct {
-	ListFn func(ctx context.Context, p store.ListParams) (store.Page, error)
-	GetFn  func(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error)
+	ListFn func(ctx context.Context, p shipment.ListParams) (shipment.Page, error)
+	GetFn  func(ctx context.Context, carrier, trackingNumber string) (shipment.Shipment, error)
 }
 
-func (s *Shipments) List(ctx context.Context, p store.ListParams) (store.Page, error) {
+func (s *Shipments) List(ctx context.Context, p shipment.ListParams) (shipment.Page, error) {
 	return s.ListFn(ctx, p)
 }
 
-func (s *Shipments) Get(ctx context.Context, carrier, trackingNumber string) (store.Shipment, error) {
+func (s *Shipments) Get(ctx context.Context, carrier, trackingNumber string) (shipment.Shipment, error) {
 	return s.GetFn(ctx, carrier, trackingNumber)
 }

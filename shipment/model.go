@@ -1,14 +1,17 @@
-// Package store holds shiptrack's domain types (shipments, articles,
-// locations and their weather) and persists them with GORM on SQLite or
-// PostgreSQL.
-package store
+// Package shipment is shiptrack's domain: shipments, articles, locations
+// and their weather, money, address and CSV-row parsing, the change-feed
+// events and the domain errors. It imports no database, HTTP or queue
+// package, so everything that only needs the domain (the API) stays free
+// of them.
+package shipment
 
 import (
 	"errors"
 	"time"
 )
 
-// Errors returned by the store; check them with errors.Is.
+// Errors returned by the store (and any other source of shipments);
+// check them with errors.Is.
 var (
 	// ErrNotFound means no row matched the lookup.
 	ErrNotFound = errors.New("not found")

@@ -1,4 +1,4 @@
-package store
+package shipment
 
 import (
 	"strings"
@@ -37,17 +37,17 @@ func hasDigit(s string) bool {
 	return strings.IndexFunc(s, unicode.IsDigit) >= 0
 }
 
-// key identifies a location across shipments: case and spacing do not
+// Key identifies a location across shipments: case and spacing do not
 // make two locations.
-func (l Location) key() string {
+func (l Location) Key() string {
 	return strings.ToLower(l.PostalCode + "|" + l.City + "|" + l.Country)
 }
 
-// placeKey identifies what the weather provider is asked about a location:
+// PlaceKey identifies what the weather provider is asked about a location:
 // its city and country (providers are queried by "City, Country", never by
 // postal code), folded for case and spacing. Locations with one place key
 // share one weather row and one provider call per window.
-func (l Location) placeKey() string {
+func (l Location) PlaceKey() string {
 	fold := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
 	return fold(l.City) + "|" + fold(l.Country)
 }

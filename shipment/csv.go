@@ -1,4 +1,4 @@
-package store
+package shipment
 
 import (
 	"bufio"
@@ -179,7 +179,7 @@ func checkLocation(address string) error {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
 	}
-	if err := valid.Text(l.key(), valid.LocationKey); err != nil {
+	if err := valid.Text(l.Key(), valid.LocationKey); err != nil {
 		return fmt.Errorf("postal code, city and country together: %w", err)
 	}
 	return nil
@@ -202,3 +202,7 @@ type shipmentKey struct{ carrier, trackingNumber string }
 func CarrierKey(carrier string) string {
 	return strings.ToLower(strings.TrimSpace(carrier))
 }
+
+// CSVColumns returns the columns of an import file (a copy), the names an
+// ImportError's Column may hold.
+func CSVColumns() []string { return slices.Clone(csvColumns) }
