@@ -2,9 +2,6 @@ package api_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -22,24 +19,7 @@ func BenchmarkAPICached(b *testing.B) {
 	cache := api.NewCache(64 << 20)
 	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
 	srv := api.New(api.Config{Shipments: m, Cache: cache, Metrics: metrics.NewSet(), Tokens: []string{benchToken}})
-	b.Run("get", func(b *testing.B) {
-		benchHandler(b, srv, func(int) *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/shipment/"+one.Carrier+"/"+one.TrackingNumber, nil)
-		})
-	})
-	b.Run("post", func(b *testing.B) {
-		benchHandler(b, srv, func(int) *http.Request {
-			r := httptest.NewRequest(http.MethodPost, "/shipment/",
-				strings.NewReader(`{"tracking_number":"`+one.TrackingNumber+`","carrier":"`+one.Carrier+`"}`))
-			r.Header.Set("Content-Type", "application/json")
-			return r
-		})
-	})
-	b.Run("list_first", func(b *testing.B) {
-		benchHandler(b, srv, func(int) *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/shipment/?limit=100", nil)
-			r.Header.Set("Authorization", "Bearer "+benchToken)
-			return r
-		})
+	benchLookups(b, srv, func(int) shipment.ShipmentInput {
+		return shipment.ShipmentInput{Carrier: one.Carrier, TrackingNumber: one.TrackingNumber}
 	})
 }

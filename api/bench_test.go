@@ -94,28 +94,7 @@ func BenchmarkAPI(b *testing.B) {
 			})
 			pick := func(i int) shipment.ShipmentInput { return lookups[(i*7919)%len(lookups)] }
 
-			b.Run("get", func(b *testing.B) {
-				benchHandler(b, srv, func(i int) *http.Request {
-					s := pick(i)
-					return httptest.NewRequest(http.MethodGet, "/shipment/"+s.Carrier+"/"+s.TrackingNumber, nil)
-				})
-			})
-			b.Run("post", func(b *testing.B) {
-				benchHandler(b, srv, func(i int) *http.Request {
-					s := pick(i)
-					r := httptest.NewRequest(http.MethodPost, "/shipment/",
-						strings.NewReader(`{"tracking_number":"`+s.TrackingNumber+`","carrier":"`+s.Carrier+`"}`))
-					r.Header.Set("Content-Type", "application/json")
-					return r
-				})
-			})
-			b.Run("list_first", func(b *testing.B) {
-				benchHandler(b, srv, func(int) *http.Request {
-					r := httptest.NewRequest(http.MethodGet, "/shipment/?limit=100", nil)
-					r.Header.Set("Authorization", "Bearer "+benchToken)
-					return r
-				})
-			})
+			benchLookups(b, srv, pick)
 			b.Run("list_deep", func(b *testing.B) {
 				benchHandler(b, srv, func(int) *http.Request {
 					r := httptest.NewRequest(http.MethodGet, "/shipment/?limit=100&cursor="+deep, nil)
@@ -125,6 +104,33 @@ func BenchmarkAPI(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchLookups runs the get, post and list_first benchmarks against srv,
+// looking up pick(i) on the i-th request.
+func benchLookups(b *testing.B, srv http.Handler, pick func(i int) shipment.ShipmentInput) {
+	b.Run("get", func(b *testing.B) {
+		benchHandler(b, srv, func(i int) *http.Request {
+			s := pick(i)
+			return httptest.NewRequest(http.MethodGet, "/shipment/"+s.Carrier+"/"+s.TrackingNumber, nil)
+		})
+	})
+	b.Run("post", func(b *testing.B) {
+		benchHandler(b, srv, func(i int) *http.Request {
+			s := pick(i)
+			r := httptest.NewRequest(http.MethodPost, "/shipment/",
+				strings.NewReader(`{"tracking_number":"`+s.TrackingNumber+`","carrier":"`+s.Carrier+`"}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		})
+	})
+	b.Run("list_first", func(b *testing.B) {
+		benchHandler(b, srv, func(int) *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/shipment/?limit=100", nil)
+			r.Header.Set("Authorization", "Bearer "+benchToken)
+			return r
+		})
+	})
 }
 
 func benchHandler(b *testing.B, h http.Handler, req func(i int) *http.Request) {
