@@ -23,9 +23,12 @@ var (
 
 // Shipment is one parcel, identified by (carrier, tracking number).
 type Shipment struct {
-	TrackingNumber  string
-	Carrier         string
+	TrackingNumber string
+	Carrier        string
+	// Status is the normalised status of the latest event (see Event),
+	// StatusPending when there is none; StatusText is its carrier wording.
 	Status          string
+	StatusText      string
 	SenderAddress   string
 	ReceiverAddress string
 	CreatedAt       time.Time
@@ -36,7 +39,15 @@ type Shipment struct {
 	Location *Location
 	// Weather is the last weather known at Location, nil when never fetched.
 	Weather *Weather
+	// Events are the shipment's tracking events, newest first: the latest
+	// LatestEvents of them from Get, every one from Store.Events.
+	Events []Event
+	// EventCount is how many events the shipment has in all.
+	EventCount int
 }
+
+// LatestEvents is how many events a lookup returns.
+const LatestEvents = 20
 
 // Article is one line of a shipment.
 type Article struct {

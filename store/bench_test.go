@@ -11,6 +11,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"github.com/shiptrack/shiptrack/shipment"
 	"testing"
 
 	"github.com/shiptrack/shiptrack/bench/benchdata"
@@ -25,7 +26,7 @@ const (
 
 // benchStore opens a fresh store of driver loaded with benchShipments
 // shipments (every location with weather).
-func benchStore(b *testing.B, driver string) (*store.Store, []store.ShipmentInput) {
+func benchStore(b *testing.B, driver string) (*store.Store, []shipment.ShipmentInput) {
 	b.Helper()
 	st := storetest.Open(b, driver)
 	in, err := benchdata.Load(context.Background(), st, benchShipments, benchLocations)
@@ -74,7 +75,7 @@ func BenchmarkListDeepPage(b *testing.B) {
 			ctx := context.Background()
 			cursor := ""
 			for range benchShipments * 9 / 10 / 1000 { // follow the cursors, as a client does
-				page, err := st.List(ctx, store.ListParams{Limit: 1000, Cursor: cursor})
+				page, err := st.List(ctx, shipment.ListParams{Limit: 1000, Cursor: cursor})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -89,7 +90,7 @@ func benchList(b *testing.B, st *store.Store, cursor string) {
 	b.Helper()
 	ctx := context.Background()
 	for b.Loop() {
-		page, err := st.List(ctx, store.ListParams{Limit: 100, Cursor: cursor})
+		page, err := st.List(ctx, shipment.ListParams{Limit: 100, Cursor: cursor})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -106,7 +107,7 @@ func benchList(b *testing.B, st *store.Store, cursor string) {
 // re-imports the same file, which must write nothing.
 func BenchmarkImport(b *testing.B) {
 	const rows = 10_000
-	shipments := func(start int) []store.ShipmentInput {
+	shipments := func(start int) []shipment.ShipmentInput {
 		in := benchdata.Shipments(rows/2+rows/10, benchLocations, start)
 		n, k := 0, 0
 		for k < len(in) && n+len(in[k].Articles) <= rows {

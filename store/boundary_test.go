@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"github.com/shiptrack/shiptrack/shipment"
 	"strings"
 	"testing"
 
@@ -82,7 +83,7 @@ func TestImportRefusesBadText(t *testing.T) {
 		for _, tt := range tests {
 			// A good row first: a refused file writes none of it.
 			_, err := s.ImportCSV(ctx, strings.NewReader(boundaryHeader+strings.Replace(good, "TN1", "TN0", 1)+tt.csv))
-			var ie *store.ImportError
+			var ie *shipment.ImportError
 			if !errors.As(err, &ie) || ie.Line != tt.line || ie.Column != tt.column || !errors.Is(err, tt.want) {
 				t.Errorf("%s: err = %.200v, want line %d column %s: %v", tt.name, err, tt.line, tt.column, tt.want)
 			}
@@ -101,7 +102,7 @@ func TestImportDuplicateHeader(t *testing.T) {
 		ctx := context.Background()
 		csv := strings.TrimSpace(boundaryHeader) + ",Status\n" + strings.TrimSpace(boundaryRow(nil)) + ",delivered\n"
 		_, err := s.ImportCSV(ctx, strings.NewReader(csv))
-		var ie *store.ImportError
+		var ie *shipment.ImportError
 		if !errors.As(err, &ie) || ie.Line != 1 || ie.Column != "status" {
 			t.Fatalf("err = %v, want line 1 column status", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"strconv"
 	"strings"
 	"time"
@@ -57,8 +58,8 @@ const (
 // the number does not say what changed. An in-memory SQLite database is
 // not shared with other processes and has no feed: WatchChanges returns
 // ErrNoChangeFeed at once (see CanWatchChanges).
-func (s *Store) WatchChanges(ctx context.Context, fn func(Change)) error {
-	var follow func(ctx context.Context, fn func(Change), backoff *time.Duration) error
+func (s *Store) WatchChanges(ctx context.Context, fn func(shipment.Change)) error {
+	var follow func(ctx context.Context, fn func(shipment.Change), backoff *time.Duration) error
 	switch {
 	case s.driver == "postgres":
 		cfg, err := pgx.ParseConfig(s.url)
@@ -66,7 +67,7 @@ func (s *Store) WatchChanges(ctx context.Context, fn func(Change)) error {
 			return fmt.Errorf("store: change feed: %w", redact.Error(err, redact.Secrets(s.url)...))
 		}
 		cfg.RuntimeParams["application_name"] = changeFeedApp
-		follow = func(ctx context.Context, fn func(Change), backoff *time.Duration) error {
+		follow = func(ctx context.Context, fn func(shipment.Change), backoff *time.Duration) error {
 			return s.listenChanges(ctx, cfg, fn, backoff)
 		}
 	case s.CanWatchChanges():
@@ -108,7 +109,7 @@ const changePoll = 100 * time.Millisecond
 // pollChanges follows a SQLite database until its connection fails or ctx
 // is done. It reports ChangeLost when a following connection fails, and
 // resets *backoff once it follows.
-func (s *Store) pollChanges(ctx context.Context, fn func(Change), backoff *time.Duration) error {
+func (s *Store) pollChanges(ctx context.Context, fn func(shipment.Change), backoff *time.Duration) error {
 	cctx, cancel := context.WithTimeout(ctx, changeConnectTimeout)
 	defer cancel()
 	// data_version ignores the commits of the connection that reads it:
@@ -131,7 +132,7 @@ func (s *Store) pollChanges(ctx context.Context, fn func(Change), backoff *time.
 		return err
 	}
 	*backoff = changeMinBackoff
-	fn(Change{Kind: ChangeListening})
+	fn(shipment.Change{Kind: shipment.ChangeListening})
 	tick := time.NewTicker(changePoll)
 	defer tick.Stop()
 	for {
@@ -143,13 +144,13 @@ func (s *Store) pollChanges(ctx context.Context, fn func(Change), backoff *time.
 		v, err := version()
 		if err != nil {
 			if ctx.Err() == nil {
-				fn(Change{Kind: ChangeLost})
+				fn(shipment.Change{Kind: shipment.ChangeLost})
 			}
 			return err
 		}
 		if v != last {
 			last = v
-			fn(Change{Kind: ChangeShipments})
+			fn(shipment.Change{Kind: shipment.ChangeShipments})
 		}
 	}
 }
@@ -157,7 +158,7 @@ func (s *Store) pollChanges(ctx context.Context, fn func(Change), backoff *time.
 // listenChanges connects, listens and delivers notifications until the
 // connection fails or ctx is done. It reports ChangeLost when a listening
 // connection fails, and resets *backoff once it listens.
-func (s *Store) listenChanges(ctx context.Context, cfg *pgx.ConnConfig, fn func(Change), backoff *time.Duration) error {
+func (s *Store) listenChanges(ctx context.Context, cfg *pgx.ConnConfig, fn func(shipment.Change), backoff *time.Duration) error {
 	cctx, cancel := context.WithTimeout(ctx, changeConnectTimeout)
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
@@ -176,7 +177,7 @@ func (s *Store) listenChanges(ctx context.Context, cfg *pgx.ConnConfig, fn func(
 		return fmt.Errorf("store: change feed: listen: %w", err)
 	}
 	*backoff = changeMinBackoff
-	fn(Change{Kind: ChangeListening})
+	fn(shipment.Change{Kind: shipment.ChangeListening})
 	for {
 		// A connection that died without a word (a silent network
 		// partition) would otherwise look like a quiet one forever: after
@@ -199,7 +200,7 @@ func (s *Store) listenChanges(ctx context.Context, cfg *pgx.ConnConfig, fn func(
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				fn(Change{Kind: ChangeLost})
+				fn(shipment.Change{Kind: shipment.ChangeLost})
 			}
 			return fmt.Errorf("store: change feed: wait: %w", err)
 		}
@@ -207,14 +208,14 @@ func (s *Store) listenChanges(ctx context.Context, cfg *pgx.ConnConfig, fn func(
 }
 
 // parseChange reads a trigger's payload: "s" or "w:<location id>".
-func parseChange(payload string) (Change, bool) {
+func parseChange(payload string) (shipment.Change, bool) {
 	if payload == "s" {
-		return Change{Kind: ChangeShipments}, true
+		return shipment.Change{Kind: shipment.ChangeShipments}, true
 	}
 	if id, ok := strings.CutPrefix(payload, "w:"); ok {
 		if n, err := strconv.ParseUint(id, 10, 64); err == nil {
-			return Change{Kind: ChangeWeather, Location: n}, true
+			return shipment.Change{Kind: shipment.ChangeWeather, Location: n}, true
 		}
 	}
-	return Change{}, false
+	return shipment.Change{}, false
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"github.com/shiptrack/shiptrack/shipment"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func openPostgres(t *testing.T) (*store.Store, string) {
 // watch runs s.WatchChanges until the test ends and returns what it
 // reports, once it reported ChangeListening. The cleanup checks that it
 // returns context.Canceled.
-func watch(t *testing.T, s *store.Store) <-chan store.Change {
+func watch(t *testing.T, s *store.Store) <-chan shipment.Change {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ch, done := startWatch(ctx, s)
@@ -41,17 +42,17 @@ func watch(t *testing.T, s *store.Store) <-chan store.Change {
 		cancel()
 		waitReturn(t, done)
 	})
-	expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+	expectChange(t, ch, shipment.Change{Kind: shipment.ChangeListening})
 	return ch
 }
 
 // startWatch runs s.WatchChanges(ctx) in a goroutine; done receives what
 // it returns.
-func startWatch(ctx context.Context, s *store.Store) (changes <-chan store.Change, done <-chan error) {
-	ch := make(chan store.Change, 100)
+func startWatch(ctx context.Context, s *store.Store) (changes <-chan shipment.Change, done <-chan error) {
+	ch := make(chan shipment.Change, 100)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- s.WatchChanges(ctx, func(c store.Change) {
+		errc <- s.WatchChanges(ctx, func(c shipment.Change) {
 			select {
 			case ch <- c:
 			case <-ctx.Done():
@@ -74,21 +75,21 @@ func waitReturn(t *testing.T, done <-chan error) {
 	}
 }
 
-func nextChange(t *testing.T, ch <-chan store.Change) store.Change {
+func nextChange(t *testing.T, ch <-chan shipment.Change) shipment.Change {
 	t.Helper()
 	select {
 	case c := <-ch:
 		return c
 	case <-time.After(changeWait):
 		t.Fatalf("no change reported within %v", changeWait)
-		return store.Change{}
+		return shipment.Change{}
 	}
 }
 
 // expectChange fails unless the next change reported is want: changes
 // arrive in commit order, so a write that should report nothing is proven
 // silent by the next write's change coming first.
-func expectChange(t *testing.T, ch <-chan store.Change, want store.Change) {
+func expectChange(t *testing.T, ch <-chan shipment.Change, want shipment.Change) {
 	t.Helper()
 	if got := nextChange(t, ch); got != want {
 		t.Fatalf("change = %+v, want %+v", got, want)
@@ -125,9 +126,9 @@ func terminateListener(t *testing.T, url string) {
 	}
 }
 
-func shipment(tn, receiver string) store.ShipmentInput {
-	return store.ShipmentInput{TrackingNumber: tn, Carrier: "DHL", Status: "in-transit",
-		ReceiverAddress: receiver, Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}}
+func newShipment(tn, receiver string) shipment.ShipmentInput {
+	return shipment.ShipmentInput{TrackingNumber: tn, Carrier: "DHL", Status: "in-transit",
+		ReceiverAddress: receiver, Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}}
 }
 
 // TestWatchChangesSQLite: on SQLite the feed reports every commit, by this
@@ -165,7 +166,7 @@ func TestWatchChangesSQLite(t *testing.T) {
 		write func(t *testing.T)
 	}{
 		{"import by another process", func(t *testing.T) {
-			res, err := other.Import(ctx, []store.ShipmentInput{shipment("TN1", "Street 10, 75001 Paris, France")})
+			res, err := other.Import(ctx, []shipment.ShipmentInput{newShipment("TN1", "Street 10, 75001 Paris, France")})
 			if err != nil || len(res.NewLocations) != 1 {
 				t.Fatalf("import: %+v, %v", res, err)
 			}
@@ -181,16 +182,16 @@ func TestWatchChangesSQLite(t *testing.T) {
 		}},
 		{"weather saved by this store", func(t *testing.T) {
 			now := time.Now().UTC()
-			err := s.SaveWeather(ctx, "w", store.Weather{LocationID: loc, Query: "q", TemperatureC: 20,
+			err := s.SaveWeather(ctx, "w", shipment.Weather{LocationID: loc, Query: "q", TemperatureC: 20,
 				Condition: "Sunny", ObservedAt: now, FetchedAt: now, Provider: "test"})
 			if err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"update by another process", func(t *testing.T) {
-			in := shipment("TN1", "Street 10, 75001 Paris, France")
+			in := newShipment("TN1", "Street 10, 75001 Paris, France")
 			in.Status = "delivered"
-			if _, err := other.Import(ctx, []store.ShipmentInput{in}); err != nil {
+			if _, err := other.Import(ctx, []shipment.ShipmentInput{in}); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -198,7 +199,7 @@ func TestWatchChangesSQLite(t *testing.T) {
 		t.Run(step.name, func(t *testing.T) {
 			quiet(t)
 			step.write(t)
-			expectChange(t, ch, store.Change{Kind: store.ChangeShipments})
+			expectChange(t, ch, shipment.Change{Kind: shipment.ChangeShipments})
 		})
 	}
 }
@@ -215,7 +216,7 @@ func TestWatchChangesSQLiteInMemory(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), changeWait)
 	defer cancel()
-	err = s.WatchChanges(ctx, func(c store.Change) { t.Errorf("reported %+v", c) })
+	err = s.WatchChanges(ctx, func(c shipment.Change) { t.Errorf("reported %+v", c) })
 	if !errors.Is(err, store.ErrNoChangeFeed) {
 		t.Fatalf("err = %v, want ErrNoChangeFeed", err)
 	}
@@ -239,7 +240,7 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 	}
 	save := func(t *testing.T, loc uint64, temp float64) {
 		t.Helper()
-		err := s.SaveWeather(ctx, owner, store.Weather{LocationID: loc, Query: "q", TemperatureC: temp,
+		err := s.SaveWeather(ctx, owner, shipment.Weather{LocationID: loc, Query: "q", TemperatureC: temp,
 			Condition: "Sunny", ConditionCode: "1000", Humidity: 50, WindKph: 10,
 			ObservedAt: now, FetchedAt: now, Provider: "test"})
 		if err != nil {
@@ -258,12 +259,12 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 	steps := []struct {
 		name  string
 		write func(t *testing.T)
-		want  func() store.Change
+		want  func() shipment.Change
 	}{
 		{"import", func(t *testing.T) {
-			res, err := s.Import(ctx, []store.ShipmentInput{
-				shipment("TN1", "Street 10, 75001 Paris, France"),
-				shipment("TN2", "Street 1, 10115 Berlin, Germany"),
+			res, err := s.Import(ctx, []shipment.ShipmentInput{
+				newShipment("TN1", "Street 10, 75001 Paris, France"),
+				newShipment("TN2", "Street 1, 10115 Berlin, Germany"),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -272,7 +273,7 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 				t.Fatalf("new locations %v", res.NewLocations)
 			}
 			paris, berlin = res.NewLocations[0], res.NewLocations[1]
-		}, func() store.Change { return store.Change{Kind: store.ChangeShipments} }},
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeShipments} }},
 		// The silent writes touch another location than the save that
 		// follows, so a change they leaked would come first.
 		{"claims are silent", func(t *testing.T) {
@@ -283,25 +284,25 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 			claim(t, berlin) // held until the next step
 			claim(t, paris)
 			save(t, paris, 20)
-		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: paris} }},
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeWeather, Location: paris} }},
 		{"save reports", func(t *testing.T) {
 			save(t, berlin, 15)
-		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: berlin} }},
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeWeather, Location: berlin} }},
 		{"failed fetch reports", func(t *testing.T) {
 			claim(t, paris)
 			saveError(t, paris, "timeout")
-		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: paris} }},
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeWeather, Location: paris} }},
 		{"repeated failure reports its attempt time", func(t *testing.T) {
 			claim(t, paris)
 			saveError(t, paris, "timeout")
-		}, func() store.Change { return store.Change{Kind: store.ChangeWeather, Location: paris} }},
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeWeather, Location: paris} }},
 		{"update", func(t *testing.T) {
-			in := shipment("TN1", "Street 10, 75001 Paris, France")
+			in := newShipment("TN1", "Street 10, 75001 Paris, France")
 			in.Status = "delivered"
-			if _, err := s.Import(ctx, []store.ShipmentInput{in}); err != nil {
+			if _, err := s.Import(ctx, []shipment.ShipmentInput{in}); err != nil {
 				t.Fatal(err)
 			}
-		}, func() store.Change { return store.Change{Kind: store.ChangeShipments} }},
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeShipments} }},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -317,13 +318,13 @@ func TestWatchChangesReconnects(t *testing.T) {
 	ch := watch(t, s)
 	for i := range 2 { // and again, after a reconnect
 		terminateListener(t, url)
-		expectChange(t, ch, store.Change{Kind: store.ChangeLost})
-		expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+		expectChange(t, ch, shipment.Change{Kind: shipment.ChangeLost})
+		expectChange(t, ch, shipment.Change{Kind: shipment.ChangeListening})
 		tn := []string{"TN1", "TN2"}[i]
-		if _, err := s.Import(context.Background(), []store.ShipmentInput{shipment(tn, "Street 10, 75001 Paris, France")}); err != nil {
+		if _, err := s.Import(context.Background(), []shipment.ShipmentInput{newShipment(tn, "Street 10, 75001 Paris, France")}); err != nil {
 			t.Fatal(err)
 		}
-		expectChange(t, ch, store.Change{Kind: store.ChangeShipments})
+		expectChange(t, ch, shipment.Change{Kind: shipment.ChangeShipments})
 	}
 }
 
@@ -332,16 +333,16 @@ func TestWatchChangesCancel(t *testing.T) {
 	tests := []struct {
 		name string
 		// before runs before the cancel; url is the database's.
-		before func(t *testing.T, url string, ch <-chan store.Change)
+		before func(t *testing.T, url string, ch <-chan shipment.Change)
 	}{
 		{"before listening", nil},
-		{"while listening", func(t *testing.T, _ string, ch <-chan store.Change) {
-			expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+		{"while listening", func(t *testing.T, _ string, ch <-chan shipment.Change) {
+			expectChange(t, ch, shipment.Change{Kind: shipment.ChangeListening})
 		}},
-		{"while reconnecting", func(t *testing.T, url string, ch <-chan store.Change) {
-			expectChange(t, ch, store.Change{Kind: store.ChangeListening})
+		{"while reconnecting", func(t *testing.T, url string, ch <-chan shipment.Change) {
+			expectChange(t, ch, shipment.Change{Kind: shipment.ChangeListening})
 			terminateListener(t, url)
-			expectChange(t, ch, store.Change{Kind: store.ChangeLost})
+			expectChange(t, ch, shipment.Change{Kind: shipment.ChangeLost})
 		}},
 	}
 	for _, tt := range tests {
@@ -402,8 +403,8 @@ func TestChangeTriggersReinstalled(t *testing.T) {
 	}
 
 	ch := watch(t, s)
-	if _, err := s.Import(ctx, []store.ShipmentInput{shipment("TN1", "Street 10, 75001 Paris, France")}); err != nil {
+	if _, err := s.Import(ctx, []shipment.ShipmentInput{newShipment("TN1", "Street 10, 75001 Paris, France")}); err != nil {
 		t.Fatal(err)
 	}
-	expectChange(t, ch, store.Change{Kind: store.ChangeShipments})
+	expectChange(t, ch, shipment.Change{Kind: shipment.ChangeShipments})
 }

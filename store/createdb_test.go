@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/shiptrack/shiptrack/shipment"
 	"net/url"
 	"strings"
 	"sync"
@@ -111,7 +112,7 @@ func TestUnreachableSaysItOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("open on a closed port succeeded")
 	}
-	if !errors.Is(err, store.ErrUnavailable) {
+	if !errors.Is(err, shipment.ErrUnavailable) {
 		t.Errorf("err = %v, want ErrUnavailable", err)
 	}
 	seen := map[string]bool{}

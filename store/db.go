@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"io"
 	"net"
 	"strings"
@@ -263,7 +264,7 @@ func (windowRow) TableName() string { return "refresh_windows" }
 // can answer 503 instead of 500.
 func wrapUnavailable(err error) error {
 	// A request whose client went away is not a database outage.
-	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, shipment.ErrUnavailable) || errors.Is(err, context.Canceled) {
 		return err
 	}
 	var (
@@ -278,7 +279,7 @@ func wrapUnavailable(err error) error {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		(errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P"))) ||
 		strings.Contains(err.Error(), "bad connection") || strings.Contains(err.Error(), "conn closed") {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", shipment.ErrUnavailable, err)
 	}
 	return err
 }

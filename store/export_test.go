@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"sort"
 	"strings"
 	"time"
@@ -15,8 +16,8 @@ import (
 // Import's checks, to prove the database's own constraints.
 func (s *Store) InsertRawShipmentForTest(ctx context.Context, carrier, tn string) error {
 	now := time.Now().UTC()
-	return s.db.WithContext(ctx).Create(&shipmentRow{CarrierKey: CarrierKey(carrier), Carrier: carrier,
-		TrackingNumber: NormalizeTrackingNumber(tn), TrackingDisplay: tn, Status: "x", CreatedAt: now, UpdatedAt: now}).Error
+	return s.db.WithContext(ctx).Create(&shipmentRow{CarrierKey: shipment.CarrierKey(carrier), Carrier: carrier,
+		TrackingNumber: shipment.NormalizeTrackingNumber(tn), TrackingDisplay: tn, Status: "x", CreatedAt: now, UpdatedAt: now}).Error
 }
 
 // HoldReadSlotsForTest takes n read slots, as n reads in progress would,

@@ -48,7 +48,7 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add([]byte(""))
 	f.Add([]byte(fuzzCSVHeader))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out, err := ParseCSV(bytes.NewReader(data))
+		out, err := shipment.ParseCSV(bytes.NewReader(data))
 		if err != nil {
 			checkParseCSVError(t, data, err)
 			return
@@ -62,7 +62,7 @@ func checkParseCSVError(t *testing.T, data []byte, err error) {
 	if err.Error() == "" {
 		t.Fatalf("empty error message")
 	}
-	var ie *ImportError
+	var ie *shipment.ImportError
 	if !errors.As(err, &ie) {
 		// bytes.Reader never fails, so there is no read error to wrap.
 		t.Fatalf("error %v (%T) is not an *ImportError", err, err)
@@ -79,7 +79,7 @@ func checkParseCSVError(t *testing.T, data []byte, err error) {
 	}
 }
 
-func checkParsedShipments(t *testing.T, data []byte, out []ShipmentInput) {
+func checkParsedShipments(t *testing.T, data []byte, out []shipment.ShipmentInput) {
 	t.Helper()
 	seen := make(map[[2]string]bool, len(out))
 	articles := 0
@@ -95,7 +95,7 @@ func checkParsedShipments(t *testing.T, data []byte, out []ShipmentInput) {
 		if s.Line < 2 {
 			t.Fatalf("shipment %q on line %d, before the first data row", s.TrackingNumber, s.Line)
 		}
-		k := [2]string{CarrierKey(s.Carrier), s.TrackingNumber}
+		k := [2]string{shipment.CarrierKey(s.Carrier), s.TrackingNumber}
 		if seen[k] {
 			t.Fatalf("shipment %q/%q returned twice", s.Carrier, s.TrackingNumber)
 		}
@@ -108,7 +108,7 @@ func checkParsedShipments(t *testing.T, data []byte, out []ShipmentInput) {
 			if a.Name == "" || a.Quantity <= 0 || a.Price < 0 {
 				t.Fatalf("shipment %q: bad article %+v", s.TrackingNumber, a)
 			}
-			back, err := ParseMoney(a.Price.String())
+			back, err := shipment.ParseMoney(a.Price.String())
 			if err != nil || back != a.Price {
 				t.Fatalf("price %d: String %q re-parses to %d, %v", a.Price, a.Price.String(), back, err)
 			}
@@ -151,7 +151,7 @@ func rawCSVRows(t *testing.T, data []byte) (int, map[[2]string]bool) {
 			continue
 		}
 		n++
-		keys[[2]string{CarrierKey(r[carrier]), strings.TrimSpace(r[tn])}] = true
+		keys[[2]string{shipment.CarrierKey(r[carrier]), strings.TrimSpace(r[tn])}] = true
 	}
 	return n, keys
 }
@@ -200,7 +200,7 @@ func (fs *fuzzStore) get(t *testing.T) (*Store, dbSnapshot) {
 // dbSnapshot is everything an import may change.
 type dbSnapshot struct {
 	Count     int64
-	Shipments []Shipment
+	Shipments []shipment.Shipment
 	Locations []locationRow
 	Articles  []articleRow
 }
@@ -213,7 +213,7 @@ func snapshot(t *testing.T, s *Store) dbSnapshot {
 	if snap.Count, err = s.Count(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p := ListParams{Limit: maxListLimit}
+	p := shipment.ListParams{Limit: maxListLimit}
 	for {
 		page, err := s.List(ctx, p)
 		if err != nil {
@@ -251,7 +251,7 @@ func FuzzImportCSV(f *testing.F) {
 		ctx := context.Background()
 		s, before := fs.get(t) // holds the seed file's shipments
 
-		parsed, parseErr := ParseCSV(bytes.NewReader(data))
+		parsed, parseErr := shipment.ParseCSV(bytes.NewReader(data))
 		res, err := s.ImportCSV(ctx, bytes.NewReader(data))
 		if err != nil {
 			if parseErr == nil {
@@ -278,12 +278,12 @@ func FuzzImportCSV(f *testing.F) {
 			t.Fatalf("count went from %d to %d, but %d were created", before.Count, after.Count, res.Created)
 		}
 		// Every imported shipment reads back as it was in the file.
-		byKey := make(map[[2]string]Shipment, len(after.Shipments))
+		byKey := make(map[[2]string]shipment.Shipment, len(after.Shipments))
 		for _, sh := range after.Shipments {
-			byKey[[2]string{CarrierKey(sh.Carrier), sh.TrackingNumber}] = sh
+			byKey[[2]string{shipment.CarrierKey(sh.Carrier), sh.TrackingNumber}] = sh
 		}
 		for _, si := range parsed {
-			got, ok := byKey[[2]string{CarrierKey(si.Carrier), si.TrackingNumber}]
+			got, ok := byKey[[2]string{shipment.CarrierKey(si.Carrier), si.TrackingNumber}]
 			if !ok {
 				t.Fatalf("shipment %q/%q missing after import", si.Carrier, si.TrackingNumber)
 			}
@@ -291,7 +291,7 @@ func FuzzImportCSV(f *testing.F) {
 				got.ReceiverAddress != si.ReceiverAddress || !equalArticles(got.Articles, si.Articles) {
 				t.Fatalf("shipment reads back as %+v, imported %+v", got, si)
 			}
-			loc, ok := ParseLocation(si.ReceiverAddress)
+			loc, ok := shipment.ParseLocation(si.ReceiverAddress)
 			if ok != (got.Location != nil) || (ok && loc.Key() != got.Location.Key()) {
 				t.Fatalf("receiver %q: parsed %+v, %v but stored location %+v", si.ReceiverAddress, loc, ok, got.Location)
 			}
@@ -323,9 +323,9 @@ func FuzzParseLocation(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, addr string) {
-		loc, ok := ParseLocation(addr)
+		loc, ok := shipment.ParseLocation(addr)
 		if !ok {
-			if loc != (Location{}) {
+			if loc != (shipment.Location{}) {
 				t.Fatalf("ParseLocation(%q) = %+v, false: want the zero Location", addr, loc)
 			}
 			return
@@ -351,7 +351,7 @@ func FuzzParseLocation(f *testing.F) {
 			}
 		}
 		again := "X, " + loc.PostalCode + " " + loc.City + ", " + loc.Country
-		loc2, ok2 := ParseLocation(again)
+		loc2, ok2 := shipment.ParseLocation(again)
 		if !ok2 || loc2 != loc {
 			t.Fatalf("ParseLocation(%q) = %+v, but re-parsing %q gives %+v, %v", addr, loc, again, loc2, ok2)
 		}
@@ -369,11 +369,11 @@ func FuzzParseMoney(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := ParseMoney(s)
+		m, err := shipment.ParseMoney(s)
 		trimmed := strings.TrimSpace(s)
 		match := moneyText.FindStringSubmatch(trimmed)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidMoney) {
+			if !errors.Is(err, shipment.ErrInvalidMoney) {
 				t.Fatalf("ParseMoney(%q) error %v does not wrap ErrInvalidMoney", s, err)
 			}
 			if match != nil {
@@ -402,7 +402,7 @@ func FuzzParseMoney(f *testing.F) {
 			t.Fatalf("ParseMoney(%q) = %d, want %s", s, m, want)
 		}
 		str := m.String()
-		back, err := ParseMoney(str)
+		back, err := shipment.ParseMoney(str)
 		if err != nil || back != m {
 			t.Fatalf("ParseMoney(%q) = %d; its String %q re-parses to %d, %v", s, m, str, back, err)
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"io"
 	"time"
 
@@ -28,7 +29,7 @@ type ImportResult struct {
 // ImportCSV parses r completely, then writes it in one transaction: a bad
 // row writes nothing.
 func (s *Store) ImportCSV(ctx context.Context, r io.Reader) (ImportResult, error) {
-	in, err := ParseCSV(r)
+	in, err := shipment.ParseCSV(r)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -39,7 +40,7 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader) (ImportResult, error
 // transaction; a shipment's articles are replaced by the input's. Rows that
 // did not change are not written, so importing the same file twice changes
 // nothing, updated_at included.
-func (s *Store) Import(ctx context.Context, in []ShipmentInput) (ImportResult, error) {
+func (s *Store) Import(ctx context.Context, in []shipment.ShipmentInput) (ImportResult, error) {
 	res := ImportResult{Shipments: len(in)}
 	for _, si := range in {
 		res.Articles += len(si.Articles)
@@ -100,10 +101,10 @@ func (s *Store) analyze(tx *gorm.DB) error {
 
 // upsertLocations returns the id of every parsed receiver location by key,
 // creating the missing ones.
-func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint64, error) {
-	want := make(map[string]Location)
+func upsertLocations(tx *gorm.DB, in []shipment.ShipmentInput) (map[string]uint64, []uint64, error) {
+	want := make(map[string]shipment.Location)
 	for _, si := range in {
-		if l, ok := ParseLocation(si.ReceiverAddress); ok {
+		if l, ok := shipment.ParseLocation(si.ReceiverAddress); ok {
 			want[l.Key()] = l
 		}
 	}
@@ -148,12 +149,12 @@ func upsertLocations(tx *gorm.DB, in []ShipmentInput) (map[string]uint64, []uint
 	return ids, created, nil
 }
 
-func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint64) (created, updated int, err error) {
+func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[string]uint64) (created, updated int, err error) {
 	tns := make([]string, len(batch))
 	carriers := make(map[string]struct{})
 	for i, si := range batch {
-		tns[i] = NormalizeTrackingNumber(si.TrackingNumber)
-		carriers[CarrierKey(si.Carrier)] = struct{}{}
+		tns[i] = shipment.NormalizeTrackingNumber(si.TrackingNumber)
+		carriers[shipment.CarrierKey(si.Carrier)] = struct{}{}
 	}
 	carrierKeys := make([]string, 0, len(carriers))
 	for c := range carriers {
@@ -173,7 +174,7 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 		byKey[shipmentKey{r.CarrierKey, r.TrackingNumber}] = r
 		ids = append(ids, r.ID)
 	}
-	oldArticles := make(map[uint64][]Article, len(ids))
+	oldArticles := make(map[uint64][]shipment.Article, len(ids))
 	if len(ids) > 0 {
 		var arts []articleRow
 		if err := tx.Where("shipment_id IN ?", ids).Order("shipment_id, position").Find(&arts).Error; err != nil {
@@ -186,19 +187,19 @@ func upsertShipments(tx *gorm.DB, batch []ShipmentInput, locIDs map[string]uint6
 
 	var (
 		newRows   []shipmentRow
-		newInputs []ShipmentInput
+		newInputs []shipment.ShipmentInput
 		replaced  []uint64
 		articles  []articleRow
 	)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, si := range batch {
 		row := shipmentRow{
-			CarrierKey: CarrierKey(si.Carrier), TrackingNumber: NormalizeTrackingNumber(si.TrackingNumber),
+			CarrierKey: shipment.CarrierKey(si.Carrier), TrackingNumber: shipment.NormalizeTrackingNumber(si.TrackingNumber),
 			TrackingDisplay: si.TrackingNumber,
 			Carrier:         si.Carrier, Status: si.Status, SenderAddress: si.SenderAddress,
 			ReceiverAddress: si.ReceiverAddress,
 		}
-		if l, ok := ParseLocation(si.ReceiverAddress); ok {
+		if l, ok := shipment.ParseLocation(si.ReceiverAddress); ok {
 			id := locIDs[l.Key()]
 			row.LocationID = &id
 		}
@@ -254,7 +255,7 @@ func sameRow(a, b *shipmentRow) bool {
 		a.SenderAddress == b.SenderAddress && a.ReceiverAddress == b.ReceiverAddress
 }
 
-func equalArticles(a, b []Article) bool {
+func equalArticles(a, b []shipment.Article) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -266,7 +267,7 @@ func equalArticles(a, b []Article) bool {
 	return true
 }
 
-func appendArticleRows(dst []articleRow, shipmentID uint64, arts []Article) []articleRow {
+func appendArticleRows(dst []articleRow, shipmentID uint64, arts []shipment.Article) []articleRow {
 	for i, a := range arts {
 		dst = append(dst, articleRow{
 			ShipmentID: shipmentID, Position: i, Name: a.Name,
@@ -276,6 +277,6 @@ func appendArticleRows(dst []articleRow, shipmentID uint64, arts []Article) []ar
 	return dst
 }
 
-func (a articleRow) article() Article {
-	return Article{Name: a.Name, Quantity: a.Quantity, Price: Money(a.PriceCents), SKU: a.SKU}
+func (a articleRow) article() shipment.Article {
+	return shipment.Article{Name: a.Name, Quantity: a.Quantity, Price: shipment.Money(a.PriceCents), SKU: a.SKU}
 }

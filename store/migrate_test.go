@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"github.com/shiptrack/shiptrack/shipment"
 	"os"
 	"slices"
 	"sync"
@@ -89,7 +90,7 @@ func TestUpgradeFromAutoMigrate(t *testing.T) {
 				if _, err := old.ClaimWeather(ctx, loc, "w", now, now, now.Add(time.Minute)); err != nil {
 					t.Fatal(err)
 				}
-				if err := old.SaveWeather(ctx, "w", store.Weather{LocationID: loc, Query: "q", TemperatureC: temps[loc],
+				if err := old.SaveWeather(ctx, "w", shipment.Weather{LocationID: loc, Query: "q", TemperatureC: temps[loc],
 					Condition: "Sunny", ConditionCode: "1000", Humidity: 50, WindKph: 10, ObservedAt: now, FetchedAt: now, Provider: "test"}); err != nil {
 					t.Fatal(err)
 				}

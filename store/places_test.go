@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"github.com/shiptrack/shiptrack/shipment"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,7 +47,7 @@ func TestUpgradeSharesWeatherPerPlace(t *testing.T) {
 				t.Fatalf("upgrade: %v", err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			got := map[string]store.Shipment{}
+			got := map[string]shipment.Shipment{}
 			for _, sh := range allShipments(t, s) {
 				got[sh.TrackingNumber] = sh
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"strconv"
 	"strings"
 	"time"
@@ -29,12 +30,12 @@ func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(b, &c) != nil || c.T == "" {
-		return cursor{}, ErrInvalidCursor
+		return cursor{}, shipment.ErrInvalidCursor
 	}
 	// A client can make any cursor: what it holds is checked as the
 	// fields it stands for are (a NUL made PostgreSQL fail).
 	if valid.Text(c.C, valid.Carrier) != nil || valid.Text(c.T, valid.TrackingNumber) != nil {
-		return cursor{}, ErrInvalidCursor
+		return cursor{}, shipment.ErrInvalidCursor
 	}
 	return c, nil
 }
@@ -85,12 +86,12 @@ func (r *readRow) scan(rows *sql.Rows) error {
 }
 
 // shipment builds the shipment of r, without articles.
-func (r *readRow) shipment() Shipment {
-	sh := Shipment{
+func (r *readRow) shipment() shipment.Shipment {
+	sh := shipment.Shipment{
 		TrackingNumber: r.trackingNumber, Carrier: r.carrier, Status: r.status,
 		SenderAddress: r.sender, ReceiverAddress: r.receiver,
 		CreatedAt: r.createdAt.UTC(), UpdatedAt: r.updatedAt.UTC(),
-		Articles: []Article{},
+		Articles: []shipment.Article{},
 	}
 	if r.trackingDisplay != "" {
 		sh.TrackingNumber = r.trackingDisplay
@@ -100,9 +101,9 @@ func (r *readRow) shipment() Shipment {
 		if !r.wLocID.Valid {
 			wid = id
 		}
-		sh.Location = &Location{ID: id, WeatherID: wid, PostalCode: r.postal.String, City: r.city.String, Country: r.country.String}
+		sh.Location = &shipment.Location{ID: id, WeatherID: wid, PostalCode: r.postal.String, City: r.city.String, Country: r.country.String}
 		if r.wFetched.Valid {
-			sh.Weather = &Weather{
+			sh.Weather = &shipment.Weather{
 				LocationID: wid, Query: r.wQuery.String, TemperatureC: r.wTemp.Float64,
 				Condition: r.wCond.String, ConditionCode: r.wCode.String, Humidity: int(r.wHumidity.Int64),
 				WindKph: r.wWind.Float64, ObservedAt: nullUTC(r.wObserved), FetchedAt: nullUTC(r.wFetched),
@@ -116,8 +117,8 @@ func (r *readRow) shipment() Shipment {
 // readShipments collects the rows of a read statement, ordered by
 // shipment then article position, into shipments. last is the key of the
 // last shipment read.
-func readShipments(rows *sql.Rows, capacity int) (out []Shipment, last cursor, err error) {
-	out = make([]Shipment, 0, capacity)
+func readShipments(rows *sql.Rows, capacity int) (out []shipment.Shipment, last cursor, err error) {
+	out = make([]shipment.Shipment, 0, capacity)
 	var r readRow
 	var cur uint64
 	for rows.Next() {
@@ -130,8 +131,8 @@ func readShipments(rows *sql.Rows, capacity int) (out []Shipment, last cursor, e
 		}
 		if r.aName.Valid {
 			sh := &out[len(out)-1]
-			sh.Articles = append(sh.Articles, Article{
-				Name: r.aName.String, Quantity: int(r.aQuantity.Int64), Price: Money(r.aPrice.Int64), SKU: r.aSKU.String,
+			sh.Articles = append(sh.Articles, shipment.Article{
+				Name: r.aName.String, Quantity: int(r.aQuantity.Int64), Price: shipment.Money(r.aPrice.Int64), SKU: r.aSKU.String,
 			})
 		}
 	}
@@ -147,7 +148,7 @@ func nullUTC(t sql.NullTime) time.Time {
 
 // List returns one page of shipments with their articles and weather, in
 // one statement whatever the page size.
-func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
+func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page, error) {
 	if p.Limit < 1 {
 		p.Limit = 1
 	}
@@ -160,7 +161,7 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	if p.Carrier != "" {
-		where = append(where, "carrier_key = "+arg(CarrierKey(p.Carrier)))
+		where = append(where, "carrier_key = "+arg(shipment.CarrierKey(p.Carrier)))
 	}
 	if p.Status != "" {
 		where = append(where, "status = "+arg(p.Status))
@@ -168,7 +169,7 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 	if p.Cursor != "" {
 		c, err := decodeCursor(p.Cursor)
 		if err != nil {
-			return Page{}, err
+			return shipment.Page{}, err
 		}
 		where = append(where, "(carrier_key, tracking_number) > ("+arg(c.C)+", "+arg(c.T)+")")
 	}
@@ -182,23 +183,23 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 	q.WriteString(" ORDER BY carrier_key, tracking_number LIMIT " + strconv.Itoa(p.Limit+1) + ") s" + readJoins +
 		" ORDER BY s.carrier_key, s.tracking_number, a.position")
 	if err := s.acquireRead(ctx); err != nil {
-		return Page{}, fmt.Errorf("store: list: %w", err)
+		return shipment.Page{}, fmt.Errorf("store: list: %w", err)
 	}
 	defer s.releaseRead()
 	rows, err := s.sqlDB.QueryContext(ctx, q.String(), args...)
 	if err != nil {
-		return Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
+		return shipment.Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
 	}
 	defer rows.Close()
 	shipments, _, err := readShipments(rows, p.Limit+1)
 	if err != nil {
-		return Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
+		return shipment.Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
 	}
-	var page Page
+	var page shipment.Page
 	if len(shipments) > p.Limit {
 		shipments = shipments[:p.Limit]
 		last := shipments[len(shipments)-1]
-		page.NextCursor = encodeCursor(cursor{C: CarrierKey(last.Carrier), T: NormalizeTrackingNumber(last.TrackingNumber)})
+		page.NextCursor = encodeCursor(cursor{C: shipment.CarrierKey(last.Carrier), T: shipment.NormalizeTrackingNumber(last.TrackingNumber)})
 	}
 	page.Shipments = shipments
 	return page, nil
@@ -206,22 +207,22 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 
 // Get returns one shipment by carrier (any case) and tracking number (any
 // case and spacing, see NormalizeTrackingNumber), in one statement.
-func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (Shipment, error) {
+func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (shipment.Shipment, error) {
 	if err := s.acquireRead(ctx); err != nil {
-		return Shipment{}, fmt.Errorf("store: get: %w", err)
+		return shipment.Shipment{}, fmt.Errorf("store: get: %w", err)
 	}
 	defer s.releaseRead()
-	rows, err := s.sqlDB.QueryContext(ctx, getSQL, CarrierKey(carrier), NormalizeTrackingNumber(trackingNumber))
+	rows, err := s.sqlDB.QueryContext(ctx, getSQL, shipment.CarrierKey(carrier), shipment.NormalizeTrackingNumber(trackingNumber))
 	if err != nil {
-		return Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
+		return shipment.Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
 	}
 	defer rows.Close()
 	out, _, err := readShipments(rows, 1)
 	if err != nil {
-		return Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
+		return shipment.Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
 	}
 	if len(out) == 0 {
-		return Shipment{}, fmt.Errorf("shipment %s/%s: %w", carrier, trackingNumber, ErrNotFound)
+		return shipment.Shipment{}, fmt.Errorf("shipment %s/%s: %w", carrier, trackingNumber, shipment.ErrNotFound)
 	}
 	return out[0], nil
 }
@@ -235,16 +236,16 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-func (l locationRow) location() Location {
-	loc := Location{ID: l.ID, WeatherID: l.ID, PostalCode: l.PostalCode, City: l.City, Country: l.Country}
+func (l locationRow) location() shipment.Location {
+	loc := shipment.Location{ID: l.ID, WeatherID: l.ID, PostalCode: l.PostalCode, City: l.City, Country: l.Country}
 	if l.WeatherLocationID != nil {
 		loc.WeatherID = *l.WeatherLocationID
 	}
 	return loc
 }
 
-func (w weatherRow) weather() Weather {
-	return Weather{
+func (w weatherRow) weather() shipment.Weather {
+	return shipment.Weather{
 		LocationID: w.LocationID, Query: w.Query, TemperatureC: w.TemperatureC,
 		Condition: w.Condition, ConditionCode: w.ConditionCode, Humidity: w.Humidity,
 		WindKph: w.WindKph, Provider: w.Provider, LastError: w.LastError,

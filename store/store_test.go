@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"os"
 	"reflect"
 	"strings"
@@ -45,9 +46,9 @@ func mustImport(t *testing.T, s *store.Store, path string) store.ImportResult {
 	return res
 }
 
-func allShipments(t *testing.T, s *store.Store) []store.Shipment {
+func allShipments(t *testing.T, s *store.Store) []shipment.Shipment {
 	t.Helper()
-	page, err := s.List(context.Background(), store.ListParams{Limit: 1000})
+	page, err := s.List(context.Background(), shipment.ListParams{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestBadRowWritesNothing(t *testing.T) {
 	t.Parallel()
 	forEachDriver(t, func(t *testing.T, s *store.Store) {
 		_, err := importFile(t, s, "testdata/bad_row.csv")
-		var ie *store.ImportError
+		var ie *shipment.ImportError
 		if !errors.As(err, &ie) || ie.Line != 3 || ie.Column != "article_quantity" {
 			t.Fatalf("err = %v, want line 3 column article_quantity", err)
 		}
@@ -162,10 +163,10 @@ func TestImportIsOneTransaction(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		// A cancelled context fails the import part way; nothing stays.
-		in := make([]store.ShipmentInput, 2500)
+		in := make([]shipment.ShipmentInput, 2500)
 		for i := range in {
-			in[i] = store.ShipmentInput{TrackingNumber: fmt.Sprintf("TX%06d", i), Carrier: "UPS", Status: "x",
-				ReceiverAddress: "S 1, 1000 Brussels, Belgium", Articles: []store.Article{{Name: "A", Quantity: 1, Price: 1}}}
+			in[i] = shipment.ShipmentInput{TrackingNumber: fmt.Sprintf("TX%06d", i), Carrier: "UPS", Status: "x",
+				ReceiverAddress: "S 1, 1000 Brussels, Belgium", Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 1}}}
 		}
 		in[2400].Articles[0].Name = strings.Repeat("x", 100000) // too long for PostgreSQL's varchar(300)
 		_, err := s.Import(ctx, in)
@@ -190,7 +191,7 @@ func TestCarrierUniqueCaseInsensitive(t *testing.T) {
 				t.Errorf("Get(%q) = %v", c, err)
 			}
 		}
-		if _, err := s.Get(ctx, "UPS", "TN12345678"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Get(ctx, "UPS", "TN12345678"); !errors.Is(err, shipment.ErrNotFound) {
 			t.Errorf("wrong carrier: err = %v, want ErrNotFound", err)
 		}
 		// The database itself refuses a second row for the same pair.
@@ -204,12 +205,12 @@ func TestListPagination(t *testing.T) {
 	t.Parallel()
 	forEachDriver(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		var in []store.ShipmentInput
+		var in []shipment.ShipmentInput
 		for i := range 25 {
 			carrier := []string{"DHL", "UPS", "gls"}[i%3]
-			in = append(in, store.ShipmentInput{TrackingNumber: fmt.Sprintf("TN%03d", i), Carrier: carrier,
+			in = append(in, shipment.ShipmentInput{TrackingNumber: fmt.Sprintf("TN%03d", i), Carrier: carrier,
 				Status: []string{"a", "b"}[i%2], ReceiverAddress: "S 1, 1000 Brussels, Belgium",
-				Articles: []store.Article{{Name: "A", Quantity: 1, Price: 100}}})
+				Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}})
 		}
 		if _, err := s.Import(ctx, in); err != nil {
 			t.Fatal(err)
@@ -218,7 +219,7 @@ func TestListPagination(t *testing.T) {
 		cursor := ""
 		pages := 0
 		for {
-			p, err := s.List(ctx, store.ListParams{Limit: 10, Cursor: cursor})
+			p, err := s.List(ctx, shipment.ListParams{Limit: 10, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +230,7 @@ func TestListPagination(t *testing.T) {
 				t.Fatalf("page %d: pagination does not end (cursor %q)", pages, p.NextCursor)
 			}
 			for _, sh := range p.Shipments {
-				seen = append(seen, store.CarrierKey(sh.Carrier)+"/"+sh.TrackingNumber)
+				seen = append(seen, shipment.CarrierKey(sh.Carrier)+"/"+sh.TrackingNumber)
 			}
 			if p.NextCursor == "" {
 				break
@@ -244,7 +245,7 @@ func TestListPagination(t *testing.T) {
 				t.Fatalf("out of order: %s then %s", seen[i-1], seen[i])
 			}
 		}
-		p, err := s.List(ctx, store.ListParams{Limit: 100, Carrier: "GLS", Status: "a"})
+		p, err := s.List(ctx, shipment.ListParams{Limit: 100, Carrier: "GLS", Status: "a"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +257,7 @@ func TestListPagination(t *testing.T) {
 		if len(p.Shipments) != 4 {
 			t.Errorf("%d gls/a shipments, want 4", len(p.Shipments))
 		}
-		if _, err := s.List(ctx, store.ListParams{Limit: 10, Cursor: "not a cursor"}); !errors.Is(err, store.ErrInvalidCursor) {
+		if _, err := s.List(ctx, shipment.ListParams{Limit: 10, Cursor: "not a cursor"}); !errors.Is(err, shipment.ErrInvalidCursor) {
 			t.Errorf("bad cursor: err = %v", err)
 		}
 	})
@@ -293,7 +294,7 @@ func TestReadsQueueForSlots(t *testing.T) {
 			release := s.HoldReadSlotsForTest(store.ReadSlotCount)
 			for name, read := range map[string]func(context.Context) error{
 				"get":  func(ctx context.Context) error { _, err := s.Get(ctx, "DHL", "TN12345678"); return err },
-				"list": func(ctx context.Context) error { _, err := s.List(ctx, store.ListParams{Limit: 2}); return err },
+				"list": func(ctx context.Context) error { _, err := s.List(ctx, shipment.ListParams{Limit: 2}); return err },
 			} {
 				tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 				err := read(tctx)

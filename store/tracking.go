@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"sort"
 	"strings"
 
@@ -85,7 +86,7 @@ func normaliseTrackingNumbers(tx *gorm.DB) error {
 			rows.Close()
 			return err
 		}
-		k := shipmentKey{r.CarrierKey, NormalizeTrackingNumber(r.TrackingNumber)}
+		k := shipmentKey{r.CarrierKey, shipment.NormalizeTrackingNumber(r.TrackingNumber)}
 		byKey[k] = append(byKey[k], row{ID: r.ID, Carrier: r.Carrier, TrackingNumber: r.TrackingNumber})
 		if k.trackingNumber != r.TrackingNumber {
 			change = append(change, r)
@@ -115,7 +116,7 @@ func normaliseTrackingNumbers(tx *gorm.DB) error {
 	// after every single update.
 	for _, r := range change {
 		if err := tx.Model(&shipmentRow{}).Where("id = ?", r.ID).Updates(map[string]any{
-			"tracking_number": NormalizeTrackingNumber(r.TrackingNumber), "tracking_display": r.TrackingNumber,
+			"tracking_number": shipment.NormalizeTrackingNumber(r.TrackingNumber), "tracking_display": r.TrackingNumber,
 		}).Error; err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"github.com/shiptrack/shiptrack/shipment"
 	"strings"
 	"testing"
 	"time"
@@ -50,11 +51,11 @@ func TestTrackingNumberAnySpelling(t *testing.T) {
 		if again.Created != 0 || again.Updated != 0 {
 			t.Errorf("re-import: created %d, updated %d; want nothing changed", again.Created, again.Updated)
 		}
-		page, err := s.List(ctx, store.ListParams{Limit: 1})
+		page, err := s.List(ctx, shipment.ListParams{Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		next, err := s.List(ctx, store.ListParams{Limit: 1, Cursor: page.NextCursor})
+		next, err := s.List(ctx, shipment.ListParams{Limit: 1, Cursor: page.NextCursor})
 		if err != nil || len(next.Shipments) != 1 || next.Shipments[0].TrackingNumber != "ab 12 cd" {
 			t.Errorf("second page: %+v, %v; want the UPS shipment", next.Shipments, err)
 		}
@@ -95,7 +96,7 @@ func TestMigrateTrackingNumbers(t *testing.T) {
 				now := time.Now().UTC()
 				for _, r := range c.rows {
 					if _, err := db.ExecContext(ctx, "INSERT INTO shipments (carrier_key, tracking_number, tracking_display, carrier, status, sender_address, receiver_address, created_at, updated_at) VALUES ($1, $2, '', $3, 'x', '', '', $4, $4)",
-						store.CarrierKey(r.carrier), r.tn, r.carrier, now); err != nil {
+						shipment.CarrierKey(r.carrier), r.tn, r.carrier, now); err != nil {
 						t.Fatal(err)
 					}
 				}

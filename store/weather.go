@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shiptrack/shiptrack/shipment"
 	"slices"
 	"strings"
 	"time"
@@ -229,14 +230,14 @@ ON CONFLICT (location_id) DO NOTHING`, ids).Error
 }
 
 // Location returns one location by id.
-func (s *Store) Location(ctx context.Context, id uint64) (Location, error) {
+func (s *Store) Location(ctx context.Context, id uint64) (shipment.Location, error) {
 	var row locationRow
 	err := s.db.WithContext(ctx).Take(&row, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Location{}, fmt.Errorf("location %d: %w", id, ErrNotFound)
+		return shipment.Location{}, fmt.Errorf("location %d: %w", id, shipment.ErrNotFound)
 	}
 	if err != nil {
-		return Location{}, fmt.Errorf("store: location: %w", wrapUnavailable(err))
+		return shipment.Location{}, fmt.Errorf("store: location: %w", wrapUnavailable(err))
 	}
 	return row.location(), nil
 }
@@ -290,7 +291,7 @@ func (s *Store) ClaimWeather(ctx context.Context, locationID uint64, owner strin
 
 // SaveWeather stores a successful fetch and releases the claim. Only the
 // claim's owner can write.
-func (s *Store) SaveWeather(ctx context.Context, owner string, w Weather) error {
+func (s *Store) SaveWeather(ctx context.Context, owner string, w shipment.Weather) error {
 	observed := w.ObservedAt.UTC()
 	return s.updateClaimed(ctx, w.LocationID, owner, map[string]any{
 		"query": w.Query, "temperature_c": w.TemperatureC, "condition": w.Condition,
@@ -390,14 +391,14 @@ func (s *Store) TakeBudget(ctx context.Context, day time.Time, provider string, 
 
 // WeatherOf returns the weather row of a location; the jobs read its failure
 // count to space retries.
-func (s *Store) WeatherOf(ctx context.Context, locationID uint64) (Weather, error) {
+func (s *Store) WeatherOf(ctx context.Context, locationID uint64) (shipment.Weather, error) {
 	var row weatherRow
 	err := s.db.WithContext(ctx).Take(&row, "location_id = ?", locationID).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Weather{}, fmt.Errorf("weather of location %d: %w", locationID, ErrNotFound)
+		return shipment.Weather{}, fmt.Errorf("weather of location %d: %w", locationID, shipment.ErrNotFound)
 	}
 	if err != nil {
-		return Weather{}, fmt.Errorf("store: weather: %w", wrapUnavailable(err))
+		return shipment.Weather{}, fmt.Errorf("store: weather: %w", wrapUnavailable(err))
 	}
 	return row.weather(), nil
 }

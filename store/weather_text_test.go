@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"github.com/shiptrack/shiptrack/shipment"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func TestSaveWeatherErrorAnyText(t *testing.T) {
 		i := 0
 		for name, msg := range msgs {
 			i++
-			res, err := s.Import(ctx, []store.ShipmentInput{shipment("TN"+strconv.Itoa(i), "Street 10, 75001 Town"+string(rune('a'+i))+", France")})
+			res, err := s.Import(ctx, []shipment.ShipmentInput{newShipment("TN"+strconv.Itoa(i), "Street 10, 75001 Town"+string(rune('a'+i))+", France")})
 			if err != nil || len(res.NewLocations) != 1 {
 				t.Fatalf("%s: import: %v %v", name, res.NewLocations, err)
 			}
