@@ -165,9 +165,11 @@ func upsertLocations(tx *gorm.DB, in []shipment.ShipmentInput) (map[string]uint6
 // upsertShipments creates or updates the shipments of batch, stamping
 // the rows it writes with now. A shipment's status is not written here:
 // it comes from its events, and an input's Status (an import's status
-// column) that differs from the shipment's current status text comes back
-// as an event to append (source import, at now), so a re-import with the
-// same statuses adds none. A new shipment is pending until then.
+// column) that differs from the status of the shipment's latest import
+// event comes back as an event to append (source import, at now). So a
+// re-import with the same statuses adds none, and a file exported before
+// the carrier pushed newer events through the API does not bring the old
+// status back. A new shipment is pending until then.
 func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[string]uint64, now time.Time) (created, updated int, events []shipment.EventInput, err error) {
 	tns := make([]string, len(batch))
 	carriers := make(map[string]struct{})
@@ -194,6 +196,10 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 		ids = append(ids, r.ID)
 	}
 	oldArticles := make(map[uint64][]shipment.Article, len(ids))
+	importedStatus, err := lastImportedStatus(tx, ids)
+	if err != nil {
+		return 0, 0, nil, err
+	}
 	if len(ids) > 0 {
 		var arts []articleRow
 		if err := tx.Where("shipment_id IN ?", ids).Order("shipment_id, position").Find(&arts).Error; err != nil {
@@ -222,7 +228,7 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 			row.LocationID = &id
 		}
 		old, ok := byKey[shipmentKey{row.CarrierKey, row.TrackingNumber}]
-		newStatus := si.Status != "" && (!ok || old.StatusText != si.Status)
+		newStatus := si.Status != "" && (!ok || importedStatus[old.ID] != si.Status)
 		if newStatus {
 			events = append(events, shipment.EventInput{Carrier: si.Carrier, TrackingNumber: si.TrackingNumber,
 				Event: shipment.Event{OccurredAt: now, StatusText: si.Status, Source: shipment.SourceImport}})
@@ -305,4 +311,28 @@ func appendArticleRows(dst []articleRow, shipmentID uint64, arts []shipment.Arti
 
 func (a articleRow) article() shipment.Article {
 	return shipment.Article{Name: a.Name, Quantity: a.Quantity, Price: shipment.Money(a.PriceCents), SKU: a.SKU}
+}
+
+// lastImportedStatus returns the status text of the latest import event
+// of each shipment of ids that has one.
+func lastImportedStatus(tx *gorm.DB, ids []uint64) (map[uint64]string, error) {
+	out := make(map[uint64]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID         uint64
+		StatusText *string
+	}
+	err := tx.Raw("SELECT s.id AS id, (SELECT e.status_text FROM events e WHERE e.shipment_id = s.id AND e.source = ?"+
+		" ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1) AS status_text FROM shipments s WHERE s.id IN ?", shipment.SourceImport, ids).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if r.StatusText != nil {
+			out[r.ID] = *r.StatusText
+		}
+	}
+	return out, nil
 }
