@@ -189,9 +189,9 @@ type shipmentRow struct {
 	Carrier         string `gorm:"size:64;not null"`
 	// Status is the normalised status of the latest event (pending when
 	// there is none), StatusText that event's carrier wording.
-	Status          string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
-	StatusText      string `gorm:"size:256;not null;default:''"`
-	SenderAddress   string `gorm:"size:500;not null"`
+	Status        string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
+	StatusText    string `gorm:"size:256;not null;default:''"`
+	SenderAddress string `gorm:"size:500;not null"`
 	// ReceiverAddress is named "receiver_address" by GORM's naming.
 	ReceiverAddress string  `gorm:"size:500;not null"`
 	LocationID      *uint64 `gorm:"index:ix_shipments_location"`

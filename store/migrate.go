@@ -246,13 +246,13 @@ func (s *Store) baseline(ctx context.Context) (baselined bool, err error) {
 // 5) come from their migrations, which would fail on a column AutoMigrate
 // had made already.
 type shipmentRowV1 struct {
-	ID              uint64 `gorm:"primaryKey"`
-	CarrierKey      string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:1;index:ix_shipments_status,priority:2"`
-	TrackingNumber  string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:2;index:ix_shipments_status,priority:3"`
-	TrackingDisplay string `gorm:"size:100;not null;default:''"`
-	Carrier         string `gorm:"size:64;not null"`
-	Status          string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
-	SenderAddress   string `gorm:"size:500;not null"`
+	ID              uint64  `gorm:"primaryKey"`
+	CarrierKey      string  `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:1;index:ix_shipments_status,priority:2"`
+	TrackingNumber  string  `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:2;index:ix_shipments_status,priority:3"`
+	TrackingDisplay string  `gorm:"size:100;not null;default:''"`
+	Carrier         string  `gorm:"size:64;not null"`
+	Status          string  `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
+	SenderAddress   string  `gorm:"size:500;not null"`
 	ReceiverAddress string  `gorm:"size:500;not null"`
 	LocationID      *uint64 `gorm:"index:ix_shipments_location"`
 	CreatedAt       time.Time
