@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"github.com/shiptrack/shiptrack/shipment"
 	"io"
@@ -25,19 +27,61 @@ type ImportResult struct {
 	// column differs from its current status text, or per new line of an
 	// events file.
 	Events int
+	// EventsFile is set for an events file; EventRows and EventsUnchanged
+	// are its lines and those already recorded with the same content.
+	EventsFile                 bool
+	EventRows, EventsUnchanged int
 	// NewLocations are the locations this import created; their weather is
 	// due at once.
 	NewLocations []uint64
 }
 
 // ImportCSV parses r completely, then writes it in one transaction: a bad
-// row writes nothing.
+// row writes nothing. r is a shipments file, or an events file
+// (shipment.ParseEventsCSV) when its header has an occurred_at column.
 func (s *Store) ImportCSV(ctx context.Context, r io.Reader) (ImportResult, error) {
-	in, err := shipment.ParseCSV(r)
+	br := bufio.NewReaderSize(r, 64<<10)
+	if shipment.IsEventsCSV(br) {
+		evs, lines, err := shipment.ParseEventsCSV(br)
+		if err != nil {
+			return ImportResult{}, err
+		}
+		return s.ImportEvents(ctx, evs, lines)
+	}
+	in, err := shipment.ParseCSV(br)
 	if err != nil {
 		return ImportResult{}, err
 	}
 	return s.Import(ctx, in)
+}
+
+// ImportEvents appends the events of an events file in one transaction,
+// as AppendEvents does; lines[i] is the line of evs[i], so a refused item
+// (an unknown shipment, an event id recorded with other content) comes
+// back as a *shipment.ImportError naming its line and column. Importing
+// the same file again records nothing.
+func (s *Store) ImportEvents(ctx context.Context, evs []shipment.EventInput, lines []int) (ImportResult, error) {
+	res, err := s.AppendEvents(ctx, evs)
+	var items shipment.ItemErrors
+	if errors.As(err, &items) {
+		it := items[0]
+		col := it.Field
+		if col == "status_text" {
+			col = "status"
+		}
+		line := 0
+		if it.Index < len(lines) {
+			line = lines[it.Index]
+		}
+		if len(items) > 1 {
+			return ImportResult{}, &shipment.ImportError{Line: line, Column: col, Err: fmt.Errorf("%w (and %d more bad lines)", it.Err, len(items)-1)}
+		}
+		return ImportResult{}, &shipment.ImportError{Line: line, Column: col, Err: it.Err}
+	}
+	if err != nil {
+		return ImportResult{}, err
+	}
+	return ImportResult{EventsFile: true, EventRows: len(evs), Events: res.Created, EventsUnchanged: res.Unchanged}, nil
 }
 
 // Import upserts shipments by (carrier, tracking number) in one
