@@ -145,7 +145,7 @@ func appendEvents(ctx context.Context, tx *gorm.DB, in []shipment.EventInput, no
 		return shipment.AppendResult{}, sortItems(bad)
 	}
 	pool := tx.Statement.ConnPool
-	inserted, err := insertEvents(ctx, pool, pending, now)
+	inserted, err := insertEvents(ctx, pool, isPostgres(tx), pending, now)
 	if err != nil {
 		return res, err
 	}
@@ -188,7 +188,7 @@ func appendEvents(ctx context.Context, tx *gorm.DB, in []shipment.EventInput, no
 	for id := range touched {
 		ids2 = append(ids2, id)
 	}
-	return res, setLatest(ctx, pool, ids2, now)
+	return res, setLatest(ctx, pool, isPostgres(tx), ids2, now)
 }
 
 // evKey identifies an event: its shipment's id and its event id.
@@ -200,8 +200,11 @@ type evKey struct {
 // insertEvents inserts the events of ps that are not recorded yet, with
 // created_at now, eventBatch rows per statement, and returns the keys of
 // those it inserted.
-func insertEvents(ctx context.Context, pool gorm.ConnPool, ps []pendingEvent, now time.Time) (map[evKey]bool, error) {
+func insertEvents(ctx context.Context, pool gorm.ConnPool, pg bool, ps []pendingEvent, now time.Time) (map[evKey]bool, error) {
 	inserted := make(map[evKey]bool, len(ps))
+	if pg {
+		return inserted, insertEventsPG(ctx, pool, ps, now, inserted)
+	}
 	for start := 0; start < len(ps); start += eventBatch {
 		batch := ps[start:min(start+eventBatch, len(ps))]
 		var q strings.Builder
@@ -246,6 +249,41 @@ func insertEvents(ctx context.Context, pool gorm.ConnPool, ps []pendingEvent, no
 	return inserted, nil
 }
 
+// insertEventsPG is insertEvents in one statement of array parameters.
+// WITH ORDINALITY and ORDER BY number the rows in the batch's order.
+func insertEventsPG(ctx context.Context, pool gorm.ConnPool, ps []pendingEvent, now time.Time, inserted map[evKey]bool) error {
+	var (
+		sids                                  = make([]int64, len(ps))
+		eids, sts, texts, locs, msgs, sources = make([]string, len(ps)), make([]string, len(ps)), make([]string, len(ps)),
+			make([]string, len(ps)), make([]string, len(ps)), make([]string, len(ps))
+		ats = make([]time.Time, len(ps))
+	)
+	for i, p := range ps {
+		e := p.ev
+		sids[i], eids[i], ats[i], sts[i], texts[i], locs[i], msgs[i], sources[i] =
+			int64(p.shipmentID), e.EventID, e.OccurredAt, e.Status, e.StatusText, e.Location, e.Message, e.Source
+	}
+	rows, err := pool.QueryContext(ctx, "INSERT INTO events (shipment_id, event_id, occurred_at, status, status_text, location, message, source, created_at)"+
+		" SELECT sid, eid, at, st, txt, loc, msg, src, $9 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])"+
+		" WITH ORDINALITY AS u(sid, eid, at, st, txt, loc, msg, src, n) ORDER BY n"+
+		" ON CONFLICT (shipment_id, event_id) DO NOTHING RETURNING shipment_id, event_id",
+		sids, eids, ats, sts, texts, locs, msgs, sources, now)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k evKey
+		if err := rows.Scan(&k.shipmentID, &k.eventID); err != nil {
+			return err
+		}
+		inserted[k] = true
+	}
+	return rows.Err()
+}
+
+func isPostgres(tx *gorm.DB) bool { return tx.Dialector.Name() == "postgres" }
+
 // sortItems orders item errors by index, as a client reads its batch.
 func sortItems(bad shipment.ItemErrors) shipment.ItemErrors {
 	for i := 1; i < len(bad); i++ {
@@ -268,6 +306,32 @@ func shipmentIDs(tx *gorm.DB, keys []shipmentKey) (map[shipmentKey]uint64, error
 		}
 	}
 	ids := make(map[shipmentKey]uint64, len(list))
+	if isPostgres(tx) {
+		// Two array parameters, whatever the batch size: a statement of
+		// thousands of parameters costs more to parse and plan than to
+		// run.
+		cs, tns := make([]string, len(list)), make([]string, len(list))
+		for i, k := range list {
+			cs[i], tns[i] = k.carrierKey, k.trackingNumber
+		}
+		rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, "SELECT s.id, s.carrier_key, s.tracking_number FROM shipments s"+
+			" JOIN unnest($1::text[], $2::text[]) AS k(c, t) ON s.carrier_key = k.c AND s.tracking_number = k.t", cs, tns)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id uint64
+				k  shipmentKey
+			)
+			if err := rows.Scan(&id, &k.carrierKey, &k.trackingNumber); err != nil {
+				return nil, err
+			}
+			ids[k] = id
+		}
+		return ids, rows.Err()
+	}
 	for start := 0; start < len(list); start += importBatch {
 		batch := list[start:min(start+importBatch, len(list))]
 		carriers := map[string]bool{}
@@ -343,7 +407,16 @@ func latestSQL(column string) string {
 
 // setLatest gives the shipments ids their latest event's status and the
 // stamp now, in one statement per importBatch shipments.
-func setLatest(ctx context.Context, pool gorm.ConnPool, ids []uint64, now time.Time) error {
+func setLatest(ctx context.Context, pool gorm.ConnPool, pg bool, ids []uint64, now time.Time) error {
+	if pg {
+		a := make([]int64, len(ids))
+		for i, id := range ids {
+			a[i] = int64(id)
+		}
+		_, err := pool.ExecContext(ctx, "UPDATE shipments SET status = "+latestSQL("status")+", status_text = "+latestSQL("status_text")+
+			", updated_at = $1 WHERE id = ANY($2::bigint[])", now, a)
+		return err
+	}
 	for start := 0; start < len(ids); start += importBatch {
 		batch := ids[start:min(start+importBatch, len(ids))]
 		var q strings.Builder

@@ -46,7 +46,7 @@ func migrateEvents(tx *gorm.DB) error {
 			}
 			ps[i] = pendingEvent{shipmentID: r.ID, ev: shipment.Event{OccurredAt: at, StatusText: r.Status, Source: shipment.SourceImport}.Normalized()}
 		}
-		if _, err := insertEvents(ctx, tx.Statement.ConnPool, ps, now); err != nil {
+		if _, err := insertEvents(ctx, tx.Statement.ConnPool, isPostgres(tx), ps, now); err != nil {
 			return err
 		}
 		last = rows[len(rows)-1].ID
