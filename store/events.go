@@ -413,8 +413,11 @@ func setLatest(ctx context.Context, pool gorm.ConnPool, pg bool, ids []uint64, n
 		for i, id := range ids {
 			a[i] = int64(id)
 		}
-		_, err := pool.ExecContext(ctx, "UPDATE shipments SET status = "+latestSQL("status")+", status_text = "+latestSQL("status_text")+
-			", updated_at = $1 WHERE id = ANY($2::bigint[])", now, a)
+		// One backward index probe per shipment (LATERAL), not one per
+		// column.
+		_, err := pool.ExecContext(ctx, "UPDATE shipments s SET status = l.status, status_text = l.status_text, updated_at = $1"+
+			" FROM unnest($2::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT e.status, e.status_text FROM events e"+
+			" WHERE e.shipment_id = k.id ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1) l WHERE s.id = k.id", now, a)
 		return err
 	}
 	for start := 0; start < len(ids); start += importBatch {

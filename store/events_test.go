@@ -268,6 +268,11 @@ func syncAll(t *testing.T, s *store.Store, since time.Time, seen map[string][]ti
 	t.Helper()
 	p := shipment.ListParams{Limit: 7, UpdatedSince: since}
 	last := since
+	type row struct {
+		tn string
+		at time.Time
+	}
+	pass := map[row]bool{} // within one pass of pages, nothing twice
 	for {
 		page, err := s.List(context.Background(), p)
 		if err != nil {
@@ -279,6 +284,11 @@ func syncAll(t *testing.T, s *store.Store, since time.Time, seen map[string][]ti
 				t.Errorf("%s at %v after %v: out of order", sh.TrackingNumber, sh.UpdatedAt, last)
 			}
 			last = sh.UpdatedAt
+			if r := (row{sh.TrackingNumber, sh.UpdatedAt.UTC()}); pass[r] {
+				t.Errorf("%s at %v twice in one pass", r.tn, r.at)
+			} else {
+				pass[r] = true
+			}
 			seen[sh.TrackingNumber] = append(seen[sh.TrackingNumber], sh.UpdatedAt)
 		}
 		if page.NextCursor == "" {
