@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -162,7 +163,7 @@ func appendEvents(ctx context.Context, tx *gorm.DB, in []shipment.EventInput, no
 		}
 	}
 	if len(again) > 0 {
-		stored, err := storedEvents(ctx, pool, again)
+		stored, err := storedEvents(ctx, pool, isPostgres(tx), again)
 		if err != nil {
 			return res, err
 		}
@@ -286,11 +287,7 @@ func isPostgres(tx *gorm.DB) bool { return tx.Dialector.Name() == "postgres" }
 
 // sortItems orders item errors by index, as a client reads its batch.
 func sortItems(bad shipment.ItemErrors) shipment.ItemErrors {
-	for i := 1; i < len(bad); i++ {
-		for j := i; j > 0 && bad[j].Index < bad[j-1].Index; j-- {
-			bad[j], bad[j-1] = bad[j-1], bad[j]
-		}
-	}
+	sort.SliceStable(bad, func(i, j int) bool { return bad[i].Index < bad[j].Index })
 	return bad
 }
 
@@ -359,22 +356,33 @@ func shipmentIDs(tx *gorm.DB, keys []shipmentKey) (map[shipmentKey]uint64, error
 
 // storedEvents reads the stored events with the shipment ids and event
 // ids of ps.
-func storedEvents(ctx context.Context, pool gorm.ConnPool, ps []pendingEvent) (map[evKey]shipment.Event, error) {
+func storedEvents(ctx context.Context, pool gorm.ConnPool, pg bool, ps []pendingEvent) (map[evKey]shipment.Event, error) {
 	out := make(map[evKey]shipment.Event, len(ps))
+	const cols = "SELECT shipment_id, event_id, occurred_at, status, status_text, location, message, source FROM events "
 	for start := 0; start < len(ps); start += eventBatch {
 		batch := ps[start:min(start+eventBatch, len(ps))]
-		var q strings.Builder
-		q.WriteString("SELECT shipment_id, event_id, occurred_at, status, status_text, location, message, source FROM events WHERE (shipment_id, event_id) IN (VALUES ")
-		args := make([]any, 0, 2*len(batch))
-		for i, p := range batch {
-			if i > 0 {
-				q.WriteByte(',')
+		var (
+			q    strings.Builder
+			args []any
+		)
+		if pg {
+			sids, eids := make([]int64, len(batch)), make([]string, len(batch))
+			for i, p := range batch {
+				sids[i], eids[i] = int64(p.shipmentID), p.ev.EventID
 			}
-			// The cast tells PostgreSQL the type VALUES cannot infer.
-			fmt.Fprintf(&q, "(CAST($%d AS bigint),$%d)", len(args)+1, len(args)+2)
-			args = append(args, p.shipmentID, p.ev.EventID)
+			q.WriteString(cols + "WHERE (shipment_id, event_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))")
+			args = []any{sids, eids}
+		} else {
+			q.WriteString(cols + "WHERE (shipment_id, event_id) IN (VALUES ")
+			for i, p := range batch {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				fmt.Fprintf(&q, "($%d,$%d)", len(args)+1, len(args)+2)
+				args = append(args, p.shipmentID, p.ev.EventID)
+			}
+			q.WriteByte(')')
 		}
-		q.WriteByte(')')
 		rows, err := pool.QueryContext(ctx, q.String(), args...)
 		if err != nil {
 			return nil, err

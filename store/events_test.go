@@ -469,3 +469,39 @@ func TestUpgradeToEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendLargeBatch: a batch larger than one statement's rows is still
+// one all-or-nothing write, and its replay records nothing.
+func TestAppendLargeBatch(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for i := range 3 {
+			putShipment(t, s, "DHL", fmt.Sprintf("L%d", i))
+		}
+		var in []shipment.EventInput
+		for i := range 2500 {
+			in = append(in, ev("DHL", fmt.Sprintf("L%d", i%3), fmt.Sprintf("e%d", i), t0.Add(time.Duration(i)*time.Second), "transit"))
+		}
+		if res := mustAppend(t, s, in...); res.Created != 2500 {
+			t.Fatalf("first: %+v", res)
+		}
+		if res := mustAppend(t, s, in...); res.Unchanged != 2500 || res.Created != 0 {
+			t.Fatalf("replay: %+v", res)
+		}
+		// A conflict in the last statement undoes the first ones.
+		more := make([]shipment.EventInput, 0, 2001)
+		for i := range 2000 {
+			more = append(more, ev("DHL", "L0", fmt.Sprintf("n%d", i), t0, "transit"))
+		}
+		bad := in[0]
+		bad.Message = "changed"
+		more = append(more, bad)
+		if _, err := s.AppendEvents(ctx, more); !errors.Is(err, shipment.ErrEventConflict) {
+			t.Fatalf("conflict: %v", err)
+		}
+		if sh := mustGet(t, s, "DHL", "L0"); sh.EventCount != 834 {
+			t.Errorf("%d events after a refused batch, want 834", sh.EventCount)
+		}
+	})
+}
