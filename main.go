@@ -31,7 +31,7 @@ const usage = `shiptrack: shipment tracking API with receiver weather.
 
 Usage:
   shiptrack [--config PATH] [serve]      run the HTTP API and the weather jobs (default)
-  shiptrack [--config PATH] import FILE  import shipments from a CSV file
+  shiptrack [--config PATH] import FILE  import shipments, or tracking events, from a CSV file
   shiptrack [--config PATH] migrate      apply pending schema migrations, print the version
   shiptrack [--config PATH] healthcheck  exit 0 when the local server answers /healthz
   shiptrack --help                       show this help
@@ -365,6 +365,11 @@ func importFile(ctx context.Context, cfg config, path string, stdout io.Writer) 
 	res, err := st.ImportCSV(ctx, f)
 	if err != nil {
 		return fmt.Errorf("import %s: %w (nothing was written)", path, err)
+	}
+	if res.EventsFile {
+		fmt.Fprintf(stdout, "imported %s: %d events read; %d recorded, %d already recorded; in %s\n",
+			path, res.EventRows, res.Events, res.EventsUnchanged, time.Since(start).Round(time.Millisecond))
+		return nil
 	}
 	fmt.Fprintf(stdout, "imported %s: %d shipments (%d article rows) read; %d created, %d updated, %d unchanged; %d new locations; in %s\n",
 		path, res.Shipments, res.Articles, res.Created, res.Updated, res.Shipments-res.Created-res.Updated,

@@ -56,7 +56,7 @@ func testReadCacheFollowsWrites(t *testing.T, driver string) {
 	for range 3 {
 		getJSON(t, lookup, &before)
 	}
-	if before.Status != "in-transit" || before.Weather != nil {
+	if before.Status != "in_transit" || before.Weather != nil {
 		t.Fatalf("seeded answer = %+v", before)
 	}
 	if hits := metric(t, base, "shiptrack_cache_hits_total"); hits < 2 {
@@ -79,6 +79,17 @@ func testReadCacheFollowsWrites(t *testing.T, driver string) {
 		var a answer
 		getJSON(t, lookup, &a)
 		return a.Status == "delivered"
+	})
+
+	// An event appended by another process (the write API's path).
+	if _, err := other.AppendEvents(ctx, []shipment.EventInput{{Carrier: "DHL", TrackingNumber: "TN12345678",
+		Event: shipment.Event{OccurredAt: time.Now().Add(time.Minute), StatusText: "Customs hold", Status: shipment.StatusException}}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "appended event's status in the lookup", func() bool {
+		var a answer
+		getJSON(t, lookup, &a)
+		return a.Status == shipment.StatusException
 	})
 
 	// Its location's weather arrives through another process's worker.

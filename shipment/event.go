@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shiptrack/shiptrack/valid"
 )
 
 // Normalised statuses, after AfterShip's tag list: what a client filters
@@ -176,4 +178,63 @@ func (e ItemErrors) Unwrap() []error {
 		out[i] = e[i]
 	}
 	return out
+}
+
+// MaxEventFuture is how far ahead of now an event's time may be: a
+// carrier's clock may run a little fast, a day ahead is a wrong time zone
+// or a typo.
+const MaxEventFuture = 24 * time.Hour
+
+// Errors of Event.Validate.
+var (
+	ErrBadStatus = errors.New("not a normalised status")
+	ErrBadSource = errors.New("not import or api")
+	ErrFuture    = errors.New("more than a day in the future")
+)
+
+// Validate checks an event as it enters (API or import), before
+// Normalized: the texts (package valid's limits), a time that is set and
+// not more than MaxEventFuture after now, a status that is empty
+// (derived from StatusText) or normalised, and a non-empty status text.
+// field is the JSON (and CSV) name of the first bad field.
+func (e Event) Validate(now time.Time) (field string, err error) {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"event_id", e.EventID, valid.EventID}, {"status_text", e.StatusText, valid.StatusText},
+		{"status", e.Status, valid.Status}, {"location", e.Location, valid.Location}, {"message", e.Message, valid.Message},
+	} {
+		if err := valid.Text(f.v, f.max); err != nil {
+			return f.name, err
+		}
+	}
+	switch {
+	case strings.TrimSpace(e.StatusText) == "":
+		return "status_text", ErrMissingValue
+	case e.Status != "" && !IsStatus(e.Status):
+		return "status", fmt.Errorf("%q: %w", e.Status, ErrBadStatus)
+	case e.OccurredAt.IsZero():
+		return "occurred_at", ErrMissingValue
+	case e.OccurredAt.Sub(now) > MaxEventFuture:
+		return "occurred_at", ErrFuture
+	case e.Source != "" && e.Source != SourceImport && e.Source != SourceAPI:
+		return "source", ErrBadSource
+	}
+	return "", nil
+}
+
+// Normalized is the event as it is stored: its time in UTC to the
+// microsecond (what the databases keep, so a replay compares equal), the
+// status derived from StatusText when empty, and ContentID as EventID
+// when the sender gave none.
+func (e Event) Normalized() Event {
+	e.OccurredAt = e.OccurredAt.UTC().Truncate(time.Microsecond)
+	if e.Status == "" {
+		e.Status = NormalizeStatus(e.StatusText)
+	}
+	if e.EventID == "" {
+		e.EventID = e.ContentID()
+	}
+	return e
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"github.com/shiptrack/shiptrack/shipment"
 	"testing"
+	"time"
 
 	"github.com/shiptrack/shiptrack/bench/benchdata"
 	"github.com/shiptrack/shiptrack/store"
@@ -153,6 +154,39 @@ func BenchmarkImport(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(benchdata.Rows(in)*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkAppendEvents appends batches of 1,000 new events, spread over
+// the loaded shipments, as a carrier feed through POST /events does; it
+// reports events/s (the target on PostgreSQL: 20,000).
+func BenchmarkAppendEvents(b *testing.B) {
+	for _, d := range storetest.Drivers {
+		b.Run(d, func(b *testing.B) {
+			st, in := benchStore(b, d)
+			ctx := context.Background()
+			const batch = 1000
+			t0 := time.Now().Add(-24 * time.Hour)
+			n := 0
+			for b.Loop() {
+				evs := make([]shipment.EventInput, batch)
+				for i := range evs {
+					s := in[(n*7919)%len(in)]
+					evs[i] = shipment.EventInput{Carrier: s.Carrier, TrackingNumber: s.TrackingNumber, Event: shipment.Event{
+						OccurredAt: t0.Add(time.Duration(n) * time.Millisecond), StatusText: "in-transit",
+						Location: "Hub 7", Message: "Arrived at the sorting centre"}}
+					n++
+				}
+				res, err := st.AppendEvents(ctx, evs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Created != batch {
+					b.Fatalf("created %d of %d", res.Created, batch)
+				}
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
 }

@@ -134,7 +134,7 @@ func TestImportAtTheLimits(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get: %v", err)
 		}
-		if sh.Status != row["status"] || sh.SenderAddress != row["sender_address"] || sh.Articles[0].Name != row["article_name"] ||
+		if sh.StatusText != row["status"] || sh.SenderAddress != row["sender_address"] || sh.Articles[0].Name != row["article_name"] ||
 			sh.Articles[0].SKU != row["sku"] || sh.Location == nil || sh.Location.City != strings.Repeat("日", valid.City) {
 			t.Errorf("read back differs: %+v", sh)
 		}

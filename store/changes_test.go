@@ -372,8 +372,10 @@ func TestChangeTriggersReinstalled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), changeWait)
 	defer cancel()
 	conn := connect(t, ctx, url)
-	if _, err := conn.Exec(ctx, "DROP TRIGGER shiptrack_changes ON shipments"); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"shipments", "events"} {
+		if _, err := conn.Exec(ctx, "DROP TRIGGER shiptrack_changes ON "+table); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	var wg sync.WaitGroup
@@ -392,14 +394,15 @@ func TestChangeTriggersReinstalled(t *testing.T) {
 			t.Fatalf("reopen: %v", err)
 		}
 	}
-	var all, onShipments int
-	err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE tgrelid = 'shipments'::regclass)
-		FROM pg_trigger WHERE tgname LIKE 'shiptrack%'`).Scan(&all, &onShipments)
+	var all, onShipments, onEvents int
+	err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE tgrelid = 'shipments'::regclass),
+		count(*) FILTER (WHERE tgrelid = 'events'::regclass)
+		FROM pg_trigger WHERE tgname LIKE 'shiptrack%'`).Scan(&all, &onShipments, &onEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if all != 5 || onShipments != 1 {
-		t.Errorf("%d triggers, %d on shipments; want 5, 1", all, onShipments)
+	if all != 6 || onShipments != 1 || onEvents != 1 {
+		t.Errorf("%d triggers, %d on shipments, %d on events; want 6, 1, 1", all, onShipments, onEvents)
 	}
 
 	ch := watch(t, s)

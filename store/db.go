@@ -180,23 +180,46 @@ type locationRow struct {
 func (locationRow) TableName() string { return "locations" }
 
 type shipmentRow struct {
-	ID             uint64 `gorm:"primaryKey"`
+	ID             uint64 `gorm:"primaryKey;index:ix_shipments_updated,priority:2"`
 	CarrierKey     string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:1;index:ix_shipments_status,priority:2"`
 	TrackingNumber string `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:2;index:ix_shipments_status,priority:3"`
 	// TrackingNumber is normalised (NormalizeTrackingNumber);
 	// TrackingDisplay is the spelling the shipment came with, for answers.
 	TrackingDisplay string `gorm:"size:100;not null;default:''"`
 	Carrier         string `gorm:"size:64;not null"`
-	Status          string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
-	SenderAddress   string `gorm:"size:500;not null"`
+	// Status is the normalised status of the latest event (pending when
+	// there is none), StatusText that event's carrier wording.
+	Status        string `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
+	StatusText    string `gorm:"size:256;not null;default:''"`
+	SenderAddress string `gorm:"size:500;not null"`
 	// ReceiverAddress is named "receiver_address" by GORM's naming.
 	ReceiverAddress string  `gorm:"size:500;not null"`
 	LocationID      *uint64 `gorm:"index:ix_shipments_location"`
 	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// UpdatedAt orders the incremental sync (ListParams.UpdatedSince),
+	// with ID as the tie-break.
+	UpdatedAt time.Time `gorm:"index:ix_shipments_updated,priority:1"`
 }
 
 func (shipmentRow) TableName() string { return "shipments" }
+
+// eventRow is one tracking event. A shipment's events are read newest
+// first through ix_events_shipment_time, scanned backwards; the unique
+// index makes an event id count once per shipment.
+type eventRow struct {
+	ID         uint64    `gorm:"primaryKey;index:ix_events_shipment_time,priority:3"`
+	ShipmentID uint64    `gorm:"not null;uniqueIndex:ux_events_shipment_event,priority:1;index:ix_events_shipment_time,priority:1"`
+	EventID    string    `gorm:"size:128;not null;uniqueIndex:ux_events_shipment_event,priority:2"`
+	OccurredAt time.Time `gorm:"not null;index:ix_events_shipment_time,priority:2"`
+	Status     string    `gorm:"size:64;not null"`
+	StatusText string    `gorm:"size:256;not null"`
+	Location   string    `gorm:"size:300;not null;default:''"`
+	Message    string    `gorm:"size:1000;not null;default:''"`
+	Source     string    `gorm:"size:16;not null"`
+	CreatedAt  time.Time
+}
+
+func (eventRow) TableName() string { return "events" }
 
 type articleRow struct {
 	ID         uint64 `gorm:"primaryKey"`

@@ -67,8 +67,33 @@ var CreateDatabaseForTest = createDatabase
 
 // ForgetMigrationsForTest removes the record of migrations from version
 // on, as if the database were from before them: the next Open runs them.
+// Before migration 5 the events go too (LegacyShapeForTest).
 func (s *Store) ForgetMigrationsForTest(ctx context.Context, from int64) error {
+	if from <= 5 {
+		if err := s.LegacyShapeForTest(ctx); err != nil {
+			return err
+		}
+	}
 	return s.db.WithContext(ctx).Exec("DELETE FROM "+versionTable+" WHERE version_id >= ?", from).Error
+}
+
+// LegacyShapeForTest puts the database back in its shape from before
+// tracking events (migration 5): each shipment's status is its status
+// text again (the carrier's wording, as imports stored it), and the
+// events table, status_text and the sync index are gone.
+func (s *Store) LegacyShapeForTest(ctx context.Context) error {
+	db := s.db.WithContext(ctx)
+	for _, q := range []string{
+		"UPDATE shipments SET status = status_text WHERE status_text <> ''",
+		"DROP TABLE events",
+		"DROP INDEX ix_shipments_updated",
+		"ALTER TABLE shipments DROP COLUMN status_text",
+	} {
+		if err := db.Exec(q).Error; err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
 }
 
 // MigrationTrackingNumbers is the version of the tracking-number
@@ -87,15 +112,17 @@ func (legacyMigrationRow) TableName() string { return "shiptrack_migrations" }
 // (b3f5ca9) did on an empty database: AutoMigrate of the row types and of
 // its marker table, the mark of the tracking-number normalisation, and on
 // PostgreSQL the change-feed triggers; no goose table. The store it
-// returns works, unmigrated, for filling the database with that release's
-// data.
+// returns works, unmigrated, for filling the database; call
+// LegacyShapeForTest when it is filled.
 func OpenLegacyForTest(ctx context.Context, url string) (*Store, error) {
 	s, err := open(ctx, url, false)
 	if err != nil {
 		return nil, err
 	}
 	db := s.db.WithContext(ctx)
-	if err := db.AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}, &legacyMigrationRow{}); err != nil {
+	// Today's row types, so today's code can fill it: LegacyShapeForTest
+	// then takes away what that release did not have.
+	if err := db.AutoMigrate(append(rowTypes, &legacyMigrationRow{})...); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -119,6 +146,23 @@ func OpenLegacyForTest(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
+// rowTypes are the row types of the schema.
+var rowTypes = []any{&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}, &eventRow{}}
+
+// AutoMigrateForTest opens url, an empty database, with the schema GORM's
+// AutoMigrate makes of today's row types, to compare the migrations with.
+func AutoMigrateForTest(ctx context.Context, url string) (*Store, error) {
+	s, err := open(ctx, url, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.WithContext(ctx).AutoMigrate(rowTypes...); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // SchemaForTest describes the tables of the row types as the database
 // has them, one sorted line per column (type, length, nullability,
 // default, key) and per index (columns, uniqueness). It fails when a
@@ -127,7 +171,7 @@ func (s *Store) SchemaForTest(ctx context.Context) ([]string, error) {
 	db := s.db.WithContext(ctx)
 	m := db.Migrator()
 	var out []string
-	for _, row := range []any{&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}} {
+	for _, row := range rowTypes {
 		stmt := &gorm.Statement{DB: db}
 		if err := stmt.Parse(row); err != nil {
 			return nil, err

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"github.com/shiptrack/shiptrack/shipment"
 	"io"
@@ -20,20 +22,66 @@ type ImportResult struct {
 	Shipments int // shipments in the file
 	Articles  int // article rows in the file
 	Created   int // shipments that were new
-	Updated   int // shipments whose fields or articles changed
+	Updated   int // shipments whose fields, articles or status changed
+	// Events counts the events recorded: one per shipment whose status
+	// column differs from its current status text, or per new line of an
+	// events file.
+	Events int
+	// EventsFile is set for an events file; EventRows and EventsUnchanged
+	// are its lines and those already recorded with the same content.
+	EventsFile                 bool
+	EventRows, EventsUnchanged int
 	// NewLocations are the locations this import created; their weather is
 	// due at once.
 	NewLocations []uint64
 }
 
 // ImportCSV parses r completely, then writes it in one transaction: a bad
-// row writes nothing.
+// row writes nothing. r is a shipments file, or an events file
+// (shipment.ParseEventsCSV) when its header has an occurred_at column.
 func (s *Store) ImportCSV(ctx context.Context, r io.Reader) (ImportResult, error) {
-	in, err := shipment.ParseCSV(r)
+	br := bufio.NewReaderSize(r, 64<<10)
+	if shipment.IsEventsCSV(br) {
+		evs, lines, err := shipment.ParseEventsCSV(br)
+		if err != nil {
+			return ImportResult{}, err
+		}
+		return s.ImportEvents(ctx, evs, lines)
+	}
+	in, err := shipment.ParseCSV(br)
 	if err != nil {
 		return ImportResult{}, err
 	}
 	return s.Import(ctx, in)
+}
+
+// ImportEvents appends the events of an events file in one transaction,
+// as AppendEvents does; lines[i] is the line of evs[i], so a refused item
+// (an unknown shipment, an event id recorded with other content) comes
+// back as a *shipment.ImportError naming its line and column. Importing
+// the same file again records nothing.
+func (s *Store) ImportEvents(ctx context.Context, evs []shipment.EventInput, lines []int) (ImportResult, error) {
+	res, err := s.AppendEvents(ctx, evs)
+	var items shipment.ItemErrors
+	if errors.As(err, &items) {
+		it := items[0]
+		col := it.Field
+		if col == "status_text" {
+			col = "status"
+		}
+		line := 0
+		if it.Index < len(lines) {
+			line = lines[it.Index]
+		}
+		if len(items) > 1 {
+			return ImportResult{}, &shipment.ImportError{Line: line, Column: col, Err: fmt.Errorf("%w (and %d more bad lines)", it.Err, len(items)-1)}
+		}
+		return ImportResult{}, &shipment.ImportError{Line: line, Column: col, Err: it.Err}
+	}
+	if err != nil {
+		return ImportResult{}, err
+	}
+	return ImportResult{EventsFile: true, EventRows: len(evs), Events: res.Created, EventsUnchanged: res.Unchanged}, nil
 }
 
 // Import upserts shipments by (carrier, tracking number) in one
@@ -46,6 +94,10 @@ func (s *Store) Import(ctx context.Context, in []shipment.ShipmentInput) (Import
 		res.Articles += len(si.Articles)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now, err := s.beginWrite(tx)
+		if err != nil {
+			return err
+		}
 		if s.driver == "postgres" {
 			// The batch lookups' IN lists run against tables that grow
 			// inside this transaction: a generic plan, made once while
@@ -63,10 +115,15 @@ func (s *Store) Import(ctx context.Context, in []shipment.ShipmentInput) (Import
 		nextAnalyze := 10_000
 		for start := 0; start < len(in); start += importBatch {
 			end := min(start+importBatch, len(in))
-			c, u, err := upsertShipments(tx, in[start:end], locIDs)
+			c, u, events, err := upsertShipments(tx, in[start:end], locIDs, now)
 			if err != nil {
 				return err
 			}
+			ev, err := appendEvents(ctx, tx, events, now)
+			if err != nil {
+				return err
+			}
+			res.Events += ev.Created
 			res.Created += c
 			res.Updated += u
 			// A table that grows from empty inside one transaction has
@@ -94,7 +151,7 @@ func (s *Store) Import(ctx context.Context, in []shipment.ShipmentInput) (Import
 // analyze refreshes the planner statistics of the imported tables.
 func (s *Store) analyze(tx *gorm.DB) error {
 	if s.driver == "postgres" {
-		return tx.Exec("ANALYZE shipments, articles, locations").Error
+		return tx.Exec("ANALYZE shipments, articles, locations, events").Error
 	}
 	return tx.Exec("ANALYZE").Error
 }
@@ -149,7 +206,15 @@ func upsertLocations(tx *gorm.DB, in []shipment.ShipmentInput) (map[string]uint6
 	return ids, created, nil
 }
 
-func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[string]uint64) (created, updated int, err error) {
+// upsertShipments creates or updates the shipments of batch, stamping
+// the rows it writes with now. A shipment's status is not written here:
+// it comes from its events, and an input's Status (an import's status
+// column) that differs from the status of the shipment's latest import
+// event comes back as an event to append (source import, at now). So a
+// re-import with the same statuses adds none, and a file exported before
+// the carrier pushed newer events through the API does not bring the old
+// status back. A new shipment is pending until then.
+func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[string]uint64, now time.Time) (created, updated int, events []shipment.EventInput, err error) {
 	tns := make([]string, len(batch))
 	carriers := make(map[string]struct{})
 	for i, si := range batch {
@@ -165,7 +230,7 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 	// once per batch.
 	var existing []shipmentRow
 	if err := tx.Where("carrier_key IN ? AND tracking_number IN ?", carrierKeys, tns).Find(&existing).Error; err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	byKey := make(map[shipmentKey]*shipmentRow, len(existing))
 	ids := make([]uint64, 0, len(existing))
@@ -175,10 +240,14 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 		ids = append(ids, r.ID)
 	}
 	oldArticles := make(map[uint64][]shipment.Article, len(ids))
+	importedStatus, err := lastImportedStatus(tx, ids)
+	if err != nil {
+		return 0, 0, nil, err
+	}
 	if len(ids) > 0 {
 		var arts []articleRow
 		if err := tx.Where("shipment_id IN ?", ids).Order("shipment_id, position").Find(&arts).Error; err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		for _, a := range arts {
 			oldArticles[a.ShipmentID] = append(oldArticles[a.ShipmentID], a.article())
@@ -191,12 +260,11 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 		replaced  []uint64
 		articles  []articleRow
 	)
-	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, si := range batch {
 		row := shipmentRow{
 			CarrierKey: shipment.CarrierKey(si.Carrier), TrackingNumber: shipment.NormalizeTrackingNumber(si.TrackingNumber),
 			TrackingDisplay: si.TrackingNumber,
-			Carrier:         si.Carrier, Status: si.Status, SenderAddress: si.SenderAddress,
+			Carrier:         si.Carrier, Status: shipment.StatusPending, SenderAddress: si.SenderAddress,
 			ReceiverAddress: si.ReceiverAddress,
 		}
 		if l, ok := shipment.ParseLocation(si.ReceiverAddress); ok {
@@ -204,6 +272,11 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 			row.LocationID = &id
 		}
 		old, ok := byKey[shipmentKey{row.CarrierKey, row.TrackingNumber}]
+		newStatus := si.Status != "" && (!ok || importedStatus[old.ID] != si.Status)
+		if newStatus {
+			events = append(events, shipment.EventInput{Carrier: si.Carrier, TrackingNumber: si.TrackingNumber,
+				Event: shipment.Event{OccurredAt: now, StatusText: si.Status, Source: shipment.SourceImport}})
+		}
 		if !ok {
 			row.CreatedAt, row.UpdatedAt = now, now
 			newRows = append(newRows, row)
@@ -212,14 +285,17 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 		}
 		sameArticles := equalArticles(oldArticles[old.ID], si.Articles)
 		if sameRow(old, &row) && sameArticles {
+			if newStatus {
+				updated++ // the event stamps the row
+			}
 			continue
 		}
 		updated++
 		if err := tx.Model(&shipmentRow{}).Where("id = ?", old.ID).Updates(map[string]any{
-			"tracking_display": row.TrackingDisplay, "carrier": row.Carrier, "status": row.Status, "sender_address": row.SenderAddress,
+			"tracking_display": row.TrackingDisplay, "carrier": row.Carrier, "sender_address": row.SenderAddress,
 			"receiver_address": row.ReceiverAddress, "location_id": row.LocationID, "updated_at": now,
 		}).Error; err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		if !sameArticles {
 			replaced = append(replaced, old.ID)
@@ -229,7 +305,7 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 	if len(newRows) > 0 {
 		// RETURNING fills the ids on both SQLite and PostgreSQL.
 		if err := tx.Clauses(clause.Returning{Columns: []clause.Column{{Name: "id"}}}).Create(&newRows).Error; err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		for i, r := range newRows {
 			articles = appendArticleRows(articles, r.ID, newInputs[i].Articles)
@@ -237,21 +313,21 @@ func upsertShipments(tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[str
 	}
 	if len(replaced) > 0 {
 		if err := tx.Where("shipment_id IN ?", replaced).Delete(&articleRow{}).Error; err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
 	if len(articles) > 0 {
 		if err := tx.CreateInBatches(&articles, importBatch).Error; err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
-	return len(newRows), updated, nil
+	return len(newRows), updated, events, nil
 }
 
 func sameRow(a, b *shipmentRow) bool {
 	sameLoc := (a.LocationID == nil) == (b.LocationID == nil) &&
 		(a.LocationID == nil || *a.LocationID == *b.LocationID)
-	return sameLoc && a.TrackingDisplay == b.TrackingDisplay && a.Carrier == b.Carrier && a.Status == b.Status &&
+	return sameLoc && a.TrackingDisplay == b.TrackingDisplay && a.Carrier == b.Carrier &&
 		a.SenderAddress == b.SenderAddress && a.ReceiverAddress == b.ReceiverAddress
 }
 
@@ -279,4 +355,28 @@ func appendArticleRows(dst []articleRow, shipmentID uint64, arts []shipment.Arti
 
 func (a articleRow) article() shipment.Article {
 	return shipment.Article{Name: a.Name, Quantity: a.Quantity, Price: shipment.Money(a.PriceCents), SKU: a.SKU}
+}
+
+// lastImportedStatus returns the status text of the latest import event
+// of each shipment of ids that has one.
+func lastImportedStatus(tx *gorm.DB, ids []uint64) (map[uint64]string, error) {
+	out := make(map[uint64]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID         uint64
+		StatusText *string
+	}
+	err := tx.Raw("SELECT s.id AS id, (SELECT e.status_text FROM events e WHERE e.shipment_id = s.id AND e.source = ?"+
+		" ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1) AS status_text FROM shipments s WHERE s.id IN ?", shipment.SourceImport, ids).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if r.StatusText != nil {
+			out[r.ID] = *r.StatusText
+		}
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
@@ -36,6 +37,11 @@ const (
 	migrationPlaces = 3
 	// migrationTrackingNumbers normalises stored tracking numbers.
 	migrationTrackingNumbers = 4
+	// migrationEvents makes each shipment's status its first tracking
+	// event (events_migrate.go), between 00005 (the table) and 00007.
+	migrationEvents = 6
+	// migrationEventsFeed adds the events table to the change feed.
+	migrationEventsFeed = 7
 )
 
 // MigrateResult is the schema version before and after Migrate. Before
@@ -92,16 +98,17 @@ func (s *Store) migrate(ctx context.Context) (res MigrateResult, err error) {
 // migrationChangeFeed installs the PostgreSQL change-feed triggers.
 const migrationChangeFeed = 2
 
-// changeFeedIntactSQL reports whether both trigger functions and all five
-// triggers of migration 2 exist.
+// changeFeedIntactSQL reports whether both trigger functions and all six
+// triggers of migrations 2 and 7 exist.
 const changeFeedIntactSQL = `SELECT to_regprocedure('shiptrack_notify_weather()') IS NOT NULL
 	AND to_regprocedure('shiptrack_notify_shipments()') IS NOT NULL
 	AND (SELECT count(*) FROM pg_trigger t
 		JOIN (VALUES ('weather', 'shiptrack_weather_changes'), ('weather', 'shiptrack_weather_truncate'),
-			('shipments', 'shiptrack_changes'), ('articles', 'shiptrack_changes'), ('locations', 'shiptrack_changes')
-		) AS want(tbl, name) ON t.tgrelid = to_regclass(want.tbl) AND t.tgname = want.name) = 5`
+			('shipments', 'shiptrack_changes'), ('articles', 'shiptrack_changes'), ('locations', 'shiptrack_changes'),
+			('events', 'shiptrack_changes')
+		) AS want(tbl, name) ON t.tgrelid = to_regclass(want.tbl) AND t.tgname = want.name) = 6`
 
-// repairChangeFeed runs migration 2 again, unrecorded, when a trigger of
+// repairChangeFeed runs migrations 2 and 7 again, unrecorded, when a trigger of
 // the change feed is missing (dropped by hand, or lost in a partial
 // restore): without it the read cache would serve stale answers for ever.
 // It checks first and changes nothing when the feed is intact: DROP
@@ -128,8 +135,10 @@ func (s *Store) repairChangeFeed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.ApplyVersion(ctx, migrationChangeFeed, true); err != nil {
-		return fmt.Errorf("repair change feed: %w", err)
+	for _, v := range []int64{migrationChangeFeed, migrationEventsFeed} {
+		if _, err := p.ApplyVersion(ctx, v, true); err != nil {
+			return fmt.Errorf("repair change feed: %w", err)
+		}
 	}
 	return nil
 }
@@ -145,6 +154,7 @@ func (s *Store) migrations() (*goose.Provider, error) {
 		goose.WithGoMigrations(
 			goose.NewGoMigration(migrationPlaces, &goose.GoFunc{RunTx: s.txFunc(migratePlaces)}, nil),
 			goose.NewGoMigration(migrationTrackingNumbers, &goose.GoFunc{RunTx: s.txFunc(migrateTrackingNumbers)}, nil),
+			goose.NewGoMigration(migrationEvents, &goose.GoFunc{RunTx: s.txFunc(migrateEvents)}, nil),
 		),
 	}
 	if s.driver == "postgres" {
@@ -203,7 +213,7 @@ func (s *Store) baseline(ctx context.Context) (baselined bool, err error) {
 		if !legacy {
 			return nil
 		}
-		if err := tx.AutoMigrate(&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}); err != nil {
+		if err := tx.AutoMigrate(&locationRow{}, &shipmentRowV1{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}); err != nil {
 			return err
 		}
 		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
@@ -230,3 +240,23 @@ func (s *Store) baseline(ctx context.Context) (baselined bool, err error) {
 	}
 	return baselined, nil
 }
+
+// shipmentRowV1 is shipmentRow as the release before versioned migrations
+// had it, for baseline: the columns added since (status_text, migration
+// 5) come from their migrations, which would fail on a column AutoMigrate
+// had made already.
+type shipmentRowV1 struct {
+	ID              uint64  `gorm:"primaryKey"`
+	CarrierKey      string  `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:1;index:ix_shipments_status,priority:2"`
+	TrackingNumber  string  `gorm:"size:64;not null;uniqueIndex:ux_shipments_carrier_tracking,priority:2;index:ix_shipments_status,priority:3"`
+	TrackingDisplay string  `gorm:"size:100;not null;default:''"`
+	Carrier         string  `gorm:"size:64;not null"`
+	Status          string  `gorm:"size:64;not null;index:ix_shipments_status,priority:1"`
+	SenderAddress   string  `gorm:"size:500;not null"`
+	ReceiverAddress string  `gorm:"size:500;not null"`
+	LocationID      *uint64 `gorm:"index:ix_shipments_location"`
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+func (shipmentRowV1) TableName() string { return "shipments" }

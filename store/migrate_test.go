@@ -17,11 +17,12 @@ import (
 )
 
 // newestMigration is the highest migration number in store/migrations.
-const newestMigration = 4
+const newestMigration = 7
 
 // TestMigrationsMatchRowTypes migrates an empty database and compares
 // its schema, column by column and index by index, with what AutoMigrate
-// makes of the row types (the release before versioned migrations), and
+// makes of the row types (as the release before versioned migrations
+// made its schema), and
 // checks every field of every row type has its column.
 func TestMigrationsMatchRowTypes(t *testing.T) {
 	t.Parallel()
@@ -34,7 +35,7 @@ func TestMigrationsMatchRowTypes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			old, err := store.OpenLegacyForTest(ctx, storetest.URL(t, d))
+			old, err := store.AutoMigrateForTest(ctx, storetest.URL(t, d))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,6 +99,9 @@ func TestUpgradeFromAutoMigrate(t *testing.T) {
 			if len(before) == 0 || len(temps) == 0 {
 				t.Fatalf("seeded %d shipments, %d weather rows", len(before), len(temps))
 			}
+			if err := old.LegacyShapeForTest(ctx); err != nil {
+				t.Fatal(err)
+			}
 			if err := old.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -107,8 +111,8 @@ func TestUpgradeFromAutoMigrate(t *testing.T) {
 				t.Fatalf("upgrade: %v", err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			if v, err := s.AppliedMigrationsForTest(ctx); err != nil || !slices.Equal(v, []int64{0, 1, 2, 3, 4}) {
-				t.Errorf("recorded migrations %v, %v; want 0, 1 (baseline), 2, 3, 4", v, err)
+			if v, err := s.AppliedMigrationsForTest(ctx); err != nil || !slices.Equal(v, []int64{0, 1, 2, 3, 4, 5, 6, 7}) {
+				t.Errorf("recorded migrations %v, %v; want 0, 1 (baseline), 2 to 7", v, err)
 			}
 			if s.HasTableForTest("shiptrack_migrations") {
 				t.Error("the old marker table is still there")
@@ -147,8 +151,8 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 		legacy bool
 		want   []int64
 	}{
-		{"empty", false, []int64{0, 1, 2, 3, 4}},
-		{"before versioned migrations", true, []int64{0, 1, 2, 3, 4}},
+		{"empty", false, []int64{0, 1, 2, 3, 4, 5, 6, 7}},
+		{"before versioned migrations", true, []int64{0, 1, 2, 3, 4, 5, 6, 7}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -160,6 +164,9 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				if _, _, err := old.SeedIfEmpty(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := old.LegacyShapeForTest(ctx); err != nil {
 					t.Fatal(err)
 				}
 				_ = old.Close()
@@ -212,7 +219,8 @@ func TestGooseReadsTheVersionTable(t *testing.T) {
 			}
 			noop := func() *goose.GoFunc { return &goose.GoFunc{RunTx: func(context.Context, *sql.Tx) error { return nil }} }
 			p, err := goose.NewProvider(dialect, db, os.DirFS("migrations/"+d), goose.WithDisableGlobalRegistry(true),
-				goose.WithGoMigrations(goose.NewGoMigration(3, noop(), nil), goose.NewGoMigration(4, noop(), nil)))
+				goose.WithGoMigrations(goose.NewGoMigration(3, noop(), nil), goose.NewGoMigration(4, noop(), nil),
+					goose.NewGoMigration(6, noop(), nil)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,10 @@ import (
 type cursor struct {
 	C string `json:"c"`
 	T string `json:"t"`
+	// The (updated_at, id) of the row the next page of an UpdatedSince
+	// listing starts at (events.go); empty in the normal order.
+	U *time.Time `json:"u,omitempty"`
+	I uint64     `json:"i,omitempty"`
 }
 
 func encodeCursor(c cursor) string {
@@ -29,7 +33,7 @@ func encodeCursor(c cursor) string {
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.T == "" {
+	if err != nil || json.Unmarshal(b, &c) != nil || (c.T == "") == (c.U == nil) {
 		return cursor{}, shipment.ErrInvalidCursor
 	}
 	// A client can make any cursor: what it holds is checked as the
@@ -45,7 +49,7 @@ func decodeCursor(s string) (cursor, error) {
 // weather and articles (one row per article) in one round trip. The $n
 // placeholders work on both PostgreSQL and SQLite.
 const (
-	readColumns = "s.id, s.carrier_key, s.tracking_number, s.tracking_display, s.carrier, s.status, s.sender_address, s.receiver_address, " +
+	readColumns = "s.id, s.carrier_key, s.tracking_number, s.tracking_display, s.carrier, s.status, s.status_text, s.sender_address, s.receiver_address, " +
 		"s.created_at, s.updated_at, l.id, l.weather_location_id, l.postal_code, l.city, l.country, " +
 		"w.query, w.temperature_c, w.condition, w.condition_code, w.humidity, w.wind_kph, " +
 		"w.observed_at, w.fetched_at, w.provider, w.last_error, w.last_attempt_at, " +
@@ -66,6 +70,7 @@ type readRow struct {
 	carrierKey, trackingNumber        string
 	trackingDisplay                   string
 	carrier, status, sender, receiver string
+	statusText                        string
 	createdAt, updatedAt              time.Time
 	locID, wLocID                     sql.NullInt64
 	postal, city, country             sql.NullString
@@ -78,7 +83,7 @@ type readRow struct {
 }
 
 func (r *readRow) scan(rows *sql.Rows) error {
-	return rows.Scan(&r.id, &r.carrierKey, &r.trackingNumber, &r.trackingDisplay, &r.carrier, &r.status, &r.sender, &r.receiver,
+	return rows.Scan(&r.id, &r.carrierKey, &r.trackingNumber, &r.trackingDisplay, &r.carrier, &r.status, &r.statusText, &r.sender, &r.receiver,
 		&r.createdAt, &r.updatedAt, &r.locID, &r.wLocID, &r.postal, &r.city, &r.country,
 		&r.wQuery, &r.wTemp, &r.wCond, &r.wCode, &r.wHumidity, &r.wWind,
 		&r.wObserved, &r.wFetched, &r.wProv, &r.wErr, &r.wAttempt,
@@ -88,7 +93,7 @@ func (r *readRow) scan(rows *sql.Rows) error {
 // shipment builds the shipment of r, without articles.
 func (r *readRow) shipment() shipment.Shipment {
 	sh := shipment.Shipment{
-		TrackingNumber: r.trackingNumber, Carrier: r.carrier, Status: r.status,
+		TrackingNumber: r.trackingNumber, Carrier: r.carrier, Status: r.status, StatusText: r.statusText,
 		SenderAddress: r.sender, ReceiverAddress: r.receiver,
 		CreatedAt: r.createdAt.UTC(), UpdatedAt: r.updatedAt.UTC(),
 		Articles: []shipment.Article{},
@@ -127,7 +132,8 @@ func readShipments(rows *sql.Rows, capacity int) (out []shipment.Shipment, last 
 		}
 		if len(out) == 0 || r.id != cur {
 			out = append(out, r.shipment())
-			cur, last = r.id, cursor{C: r.carrierKey, T: r.trackingNumber}
+			u := r.updatedAt
+			cur, last = r.id, cursor{C: r.carrierKey, T: r.trackingNumber, I: r.id, U: &u}
 		}
 		if r.aName.Valid {
 			sh := &out[len(out)-1]
@@ -166,10 +172,16 @@ func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page,
 	if p.Status != "" {
 		where = append(where, "status = "+arg(p.Status))
 	}
-	if p.Cursor != "" {
-		c, err := decodeCursor(p.Cursor)
-		if err != nil {
+	order := "carrier_key, tracking_number"
+	if !p.UpdatedSince.IsZero() {
+		var err error
+		if where, order, err = updatedSince(p, where, arg); err != nil {
 			return shipment.Page{}, err
+		}
+	} else if p.Cursor != "" {
+		c, err := decodeCursor(p.Cursor)
+		if err != nil || c.T == "" {
+			return shipment.Page{}, shipment.ErrInvalidCursor
 		}
 		where = append(where, "(carrier_key, tracking_number) > ("+arg(c.C)+", "+arg(c.T)+")")
 	}
@@ -180,8 +192,8 @@ func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page,
 	}
 	// The limit is part of the text, not a parameter, so the planner sees
 	// it; one row more tells whether a next page exists.
-	q.WriteString(" ORDER BY carrier_key, tracking_number LIMIT " + strconv.Itoa(p.Limit+1) + ") s" + readJoins +
-		" ORDER BY s.carrier_key, s.tracking_number, a.position")
+	q.WriteString(" ORDER BY " + order + " LIMIT " + strconv.Itoa(p.Limit+1) + ") s" + readJoins +
+		" ORDER BY s." + strings.ReplaceAll(order, ", ", ", s.") + ", a.position")
 	if err := s.acquireRead(ctx); err != nil {
 		return shipment.Page{}, fmt.Errorf("store: list: %w", err)
 	}
@@ -191,7 +203,7 @@ func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page,
 		return shipment.Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
 	}
 	defer rows.Close()
-	shipments, _, err := readShipments(rows, p.Limit+1)
+	shipments, extra, err := readShipments(rows, p.Limit+1)
 	if err != nil {
 		return shipment.Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
 	}
@@ -200,6 +212,9 @@ func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page,
 		shipments = shipments[:p.Limit]
 		last := shipments[len(shipments)-1]
 		page.NextCursor = encodeCursor(cursor{C: shipment.CarrierKey(last.Carrier), T: shipment.NormalizeTrackingNumber(last.TrackingNumber)})
+		if !p.UpdatedSince.IsZero() {
+			page.NextCursor = updatedCursor(extra)
+		}
 	}
 	page.Shipments = shipments
 	return page, nil
@@ -223,6 +238,9 @@ func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (shipme
 	}
 	if len(out) == 0 {
 		return shipment.Shipment{}, fmt.Errorf("shipment %s/%s: %w", carrier, trackingNumber, shipment.ErrNotFound)
+	}
+	if err := s.latestEvents(ctx, &out[0], carrier, trackingNumber); err != nil {
+		return shipment.Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
 	}
 	return out[0], nil
 }

@@ -77,7 +77,7 @@ func TestImportSeed(t *testing.T) {
 			t.Errorf("%d articles, want 9", articles)
 		}
 		first := got[0] // DHL sorts first
-		if first.Carrier != "DHL" || first.TrackingNumber != "TN12345678" || first.Status != "in-transit" {
+		if first.Carrier != "DHL" || first.TrackingNumber != "TN12345678" || first.Status != "in_transit" || first.StatusText != "in-transit" {
 			t.Errorf("first = %+v", first)
 		}
 		if l := first.Location; l.PostalCode != "75001" || l.City != "Paris" || l.Country != "France" {
@@ -209,7 +209,7 @@ func TestListPagination(t *testing.T) {
 		for i := range 25 {
 			carrier := []string{"DHL", "UPS", "gls"}[i%3]
 			in = append(in, shipment.ShipmentInput{TrackingNumber: fmt.Sprintf("TN%03d", i), Carrier: carrier,
-				Status: []string{"a", "b"}[i%2], ReceiverAddress: "S 1, 1000 Brussels, Belgium",
+				Status: []string{"Delivered", "b"}[i%2], ReceiverAddress: "S 1, 1000 Brussels, Belgium",
 				Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}})
 		}
 		if _, err := s.Import(ctx, in); err != nil {
@@ -245,12 +245,12 @@ func TestListPagination(t *testing.T) {
 				t.Fatalf("out of order: %s then %s", seen[i-1], seen[i])
 			}
 		}
-		p, err := s.List(ctx, shipment.ListParams{Limit: 100, Carrier: "GLS", Status: "a"})
+		p, err := s.List(ctx, shipment.ListParams{Limit: 100, Carrier: "GLS", Status: shipment.StatusDelivered})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, sh := range p.Shipments {
-			if sh.Carrier != "gls" || sh.Status != "a" {
+			if sh.Carrier != "gls" || sh.Status != shipment.StatusDelivered || sh.StatusText != "Delivered" {
 				t.Errorf("filter leaked %+v", sh)
 			}
 		}

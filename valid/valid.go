@@ -38,6 +38,13 @@ const (
 	// and tracking number it holds, JSON-escaped and base64-encoded, with
 	// room to spare.
 	Cursor = 2048
+	// The texts of a tracking event (issue 15). Status above bounds the
+	// normalised status, which every carrier wording maps onto.
+	EventID     = 128
+	StatusText  = 256
+	Location    = 300
+	Message     = 1000
+	EventSource = 16
 	// RequestID bounds a client's X-Request-Id, which is echoed in the
 	// answer and in every log line of its request; a longer or bad one is
 	// replaced by a new id.
