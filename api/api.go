@@ -63,7 +63,7 @@ type Config struct {
 	// {tracking_number}, POST .../events, POST /events) and ?events=all;
 	// nil leaves them out.
 	Writer Writer
-	Logger    *slog.Logger
+	Logger *slog.Logger
 	// Weather reports the weather pipeline's last run; nil hides
 	// GET /weather/status.
 	Weather WeatherStatus
