@@ -1,11 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,10 +150,10 @@ func decodePut(body io.Reader) (shipment.ShipmentInput, error) {
 			if err != nil || t == nil {
 				return true, err
 			}
+			haveArticles = true
 			if t != json.Delim('[') {
 				return true, r.wrongType(name, "an array of articles", t)
 			}
-			haveArticles = true
 			for i := 0; r.dec.More(); i++ {
 				an := indexName(name, i)
 				var a shipment.Article
@@ -432,9 +434,24 @@ func decodeEvents(body io.Reader, batch bool, now time.Time) (events []shipment.
 		events = append(events, e.check(r, prefix, batch, now))
 	}
 	if len(r.bad) > 0 {
+		// In item order: what the parse found and what the checks found
+		// were collected apart.
+		slices.SortStableFunc(r.bad, func(a, b InvalidParam) int { return cmp.Compare(itemIndex(a.Name), itemIndex(b.Name)) })
 		return nil, single, invalid(r.bad...)
 	}
 	return events, single, nil
+}
+
+// itemIndex is the index an invalid_params name starts with ("[3].x"),
+// or -1.
+func itemIndex(name string) int {
+	rest, ok := strings.CutPrefix(name, "[")
+	n, _, ok2 := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(n)
+	if !ok || !ok2 || err != nil {
+		return -1
+	}
+	return i
 }
 
 // postShipmentEvents serves POST /shipment/{carrier}/{tracking_number}/events:
