@@ -361,8 +361,8 @@ func TestWriteBadInput(t *testing.T) {
 		{"blank status_text", one, `{"occurred_at":"2026-12-01T08:15:00Z","status_text":"   "}`, 400, []string{"status_text"}},
 		{"10 KB status_text", one, `{"occurred_at":"2026-12-01T08:15:00Z","status_text":"` + strings.Repeat("x", 10<<10) + `"}`, 400, []string{"status_text"}},
 		{"control character", one, ev(`,"location":"a\u0000b"`), 400, []string{"location"}},
-		{"long event_id", one, ev(`,"event_id":"`+strings.Repeat("i", 129)+`"`), 400, []string{"event_id"}},
-		{"long message", one, ev(`,"message":"`+strings.Repeat("m", 1001)+`"`), 400, []string{"message"}},
+		{"long event_id", one, ev(`,"event_id":"` + strings.Repeat("i", 129) + `"`), 400, []string{"event_id"}},
+		{"long message", one, ev(`,"message":"` + strings.Repeat("m", 1001) + `"`), 400, []string{"message"}},
 		{"unknown status", one, ev(`,"status":"in-transit"`), 400, []string{"status"}},
 		{"several bad items by index", one, `[` + ev(``) + `,` + ev(`,"status":"x"`) + `,{"status_text":"x"},` + ev(`,"nope":1`) + `]`, 400,
 			[]string{"[1].status", "[2].occurred_at", "[3].nope"}},
@@ -375,7 +375,7 @@ func TestWriteBadInput(t *testing.T) {
 		{"batch of 100,001", batch, `[` + strings.Repeat(bi(``)+`,`, 100_000) + bi(``) + `]`, 413, nil},
 		{"batch one over the maximum", batch, `[` + strings.Repeat(bi(``)+`,`, api.MaxEventBatch) + bi(``) + `]`, 413, nil},
 		{"10 MB body", batch, `[` + bi(`,"message":"`+strings.Repeat("m", 10<<20)+`"`) + `]`, 413, nil},
-		{"10 MB body, one event", one, ev(`,"message":"`+strings.Repeat("m", 10<<20)+`"`), 413, nil},
+		{"10 MB body, one event", one, ev(`,"message":"` + strings.Repeat("m", 10<<20) + `"`), 413, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := doAuth(t, "POST", tt.url, writeToken, tt.body)
