@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/routers/legacy"
+
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/shipment"
@@ -52,7 +54,9 @@ func (f *fakeWrites) writer() *mock.Writer {
 			k := key(in.Carrier, in.TrackingNumber)
 			old, ok := f.shipments[k]
 			if !ok {
-				old = &shipment.Shipment{Carrier: in.Carrier, TrackingNumber: in.TrackingNumber, Status: shipment.StatusPending}
+				now := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+				old = &shipment.Shipment{Carrier: in.Carrier, TrackingNumber: in.TrackingNumber, Status: shipment.StatusPending,
+					CreatedAt: now, UpdatedAt: now}
 				f.shipments[k] = old
 			}
 			old.SenderAddress, old.ReceiverAddress, old.Articles = in.SenderAddress, in.ReceiverAddress, in.Articles
@@ -524,4 +528,54 @@ func TestListQueryChecks(t *testing.T) {
 			t.Errorf("%s: the reason does not list the statuses: %s", q, p.Detail)
 		}
 	}
+}
+
+// TestOpenAPIDescribesWrites validates real answers of the write routes
+// (against an in-memory writer) and the requests that made them against
+// openapi.json.
+func TestOpenAPIDescribesWrites(t *testing.T) {
+	t.Parallel()
+	router, err := legacy.NewRouter(loadSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeWrites()
+	f.events[key("DHL", "TN1")] = []shipment.Event{{EventID: "imp-1", OccurredAt: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC),
+		Status: "info_received", StatusText: "scanned", Source: "import"}}
+	srv := writeServer(t, f, api.Config{Tokens: []string{readToken}, TokenFailLimit: 3, TokenFailWindow: time.Hour})
+	auth := map[string]string{"Authorization": "Bearer " + writeToken}
+	js := "application/json"
+	put := `{"sender_address":"Street 1, 10115 Berlin, Germany","receiver_address":"Street 10, 75001 Paris, France","articles":[{"name":"Book","quantity":1,"price":"12.50","sku":"BK1"}]}`
+	batch := `[{"carrier":"DHL","tracking_number":"TN1","event_id":"b1","occurred_at":"2026-12-01T08:15:00Z","status_text":"delivery"}]`
+	for _, c := range []specCase{
+		{method: "PUT", target: "/shipment/UPS/TN2", contentType: js, header: auth, body: []byte(put), status: 201},
+		{method: "PUT", target: "/shipment/UPS/TN2", contentType: js, header: auth, body: []byte(put), status: 200},
+		{method: "PUT", target: "/shipment/UPS/TN2", contentType: js, header: auth, body: []byte(`{"sender_address":"a"}`), status: 400, badRequest: true},
+		{method: "POST", target: "/shipment/DHL/TN1/events", contentType: js, header: auth, body: []byte(goodEvent), status: 201},
+		{method: "POST", target: "/shipment/DHL/TN1/events", contentType: js, header: auth, body: []byte(`[` + goodEvent + `]`), status: 200},
+		{method: "POST", target: "/shipment/DHL/TN1/events", contentType: js, header: auth,
+			body: []byte(strings.Replace(goodEvent, "sorted", "lost", 1)), status: 409},
+		{method: "POST", target: "/shipment/DHL/NOPE/events", contentType: js, header: auth, body: []byte(goodEvent), status: 404},
+		{method: "POST", target: "/shipment/DHL/TN1/events", contentType: "text/plain", header: auth, body: []byte(goodEvent), status: 415, badRequest: true},
+		{method: "POST", target: "/events", contentType: js, header: auth, body: []byte(batch), status: 201},
+		{method: "POST", target: "/events", contentType: js, header: auth, body: []byte(batch), status: 200},
+		{method: "POST", target: "/events", contentType: js, header: auth, body: []byte(`[{"carrier":"DHL"}]`), status: 400, badRequest: true},
+		{method: "POST", target: "/events", contentType: js, header: auth,
+			body:   []byte(`[` + strings.Repeat(`{"carrier":"DHL","tracking_number":"TN1","occurred_at":"2026-12-01T08:15:00Z","status_text":"x"},`, api.MaxEventBatch) + `{}]`),
+			status: 413, badRequest: true},
+		{method: "GET", target: "/shipment/DHL/TN1?events=all", status: 200},
+		{method: "GET", target: "/shipment/DHL/TN1", status: 200},
+		{method: "GET", target: "/shipment/?status=delivered&updated_since=2026-12-01T00:00:00Z", header: map[string]string{"Authorization": "Bearer " + readToken}, status: 200},
+		{method: "GET", target: "/shipment/?status=in-transit", header: map[string]string{"Authorization": "Bearer " + readToken}, status: 400, badRequest: true},
+		{method: "POST", target: "/events", contentType: js, header: map[string]string{"Authorization": "Bearer " + readToken}, body: []byte(batch), status: 403},
+		{method: "POST", target: "/events", contentType: js, body: []byte(batch), status: 401},
+		{method: "POST", target: "/events", contentType: js, header: map[string]string{"Authorization": "Bearer nope"}, body: []byte(batch), status: 401},
+		{method: "POST", target: "/events", contentType: js, header: map[string]string{"Authorization": "Bearer nope"}, body: []byte(batch), status: 401},
+		{method: "POST", target: "/events", contentType: js, header: auth, body: []byte(batch), status: 429},
+	} {
+		c.check(t, router, srv.URL)
+	}
+	off := httptest.NewServer(api.New(api.Config{Shipments: f.reads(), Writer: f.writer()}))
+	t.Cleanup(off.Close)
+	specCase{method: "PUT", target: "/shipment/UPS/TN2", contentType: js, header: auth, body: []byte(put), status: 403}.check(t, router, off.URL)
 }
