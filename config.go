@@ -41,11 +41,14 @@ type config struct {
 	} `yaml:"redis"`
 
 	API struct {
-		Tokens     []string `yaml:"tokens" env:"SHIPTRACK_API_TOKENS"` // comma-separated in the variable
-		RateLimit  float64  `yaml:"rate_limit" env:"SHIPTRACK_API_RATE_LIMIT"`
-		RateBurst  int      `yaml:"rate_burst" env:"SHIPTRACK_API_RATE_BURST"`
-		TrustProxy bool     `yaml:"trust_proxy" env:"SHIPTRACK_API_TRUST_PROXY"`
-		CacheMB    int      `yaml:"cache_mb" env:"SHIPTRACK_API_CACHE_MB"`
+		Tokens []string `yaml:"tokens" env:"SHIPTRACK_API_TOKENS"` // comma-separated in the variable
+		// Bearer tokens of the write routes (comma-separated in the
+		// variable); none = writes refused.
+		WriteTokens []string `yaml:"write_tokens" env:"SHIPTRACK_API_WRITE_TOKENS"`
+		RateLimit   float64  `yaml:"rate_limit" env:"SHIPTRACK_API_RATE_LIMIT"`
+		RateBurst   int      `yaml:"rate_burst" env:"SHIPTRACK_API_RATE_BURST"`
+		TrustProxy  bool     `yaml:"trust_proxy" env:"SHIPTRACK_API_TRUST_PROXY"`
+		CacheMB     int      `yaml:"cache_mb" env:"SHIPTRACK_API_CACHE_MB"`
 		// Failed token attempts allowed per client per window (0 = no cap).
 		TokenFailLimit  int           `yaml:"token_fail_limit" env:"SHIPTRACK_API_TOKEN_FAIL_LIMIT"`
 		TokenFailWindow time.Duration `yaml:"token_fail_window" env:"SHIPTRACK_API_TOKEN_FAIL_WINDOW"`
@@ -176,6 +179,7 @@ func loadConfig(path string, lookupEnv func(string) (string, bool)) (config, err
 		}
 	}
 	c.API.Tokens = cleanList(c.API.Tokens)
+	c.API.WriteTokens = cleanList(c.API.WriteTokens)
 	name := func(key string) string {
 		for _, s := range settings {
 			if s.key == key && (fromEnv[key] || path == "") {

@@ -129,7 +129,7 @@ func TestComposeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Secrets are never written in the file, only interpolated.
-	for _, secret := range []string{"SHIPTRACK_WEATHERAPI_KEY", "SHIPTRACK_API_TOKENS"} {
+	for _, secret := range []string{"SHIPTRACK_WEATHERAPI_KEY", "SHIPTRACK_API_TOKENS", "SHIPTRACK_API_WRITE_TOKENS"} {
 		re := regexp.MustCompile(`(?m)^\s*-?\s*` + secret + `\s*[:=]\s*(.*)$`)
 		for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
 			if !strings.HasPrefix(m[1], "${"+secret) {

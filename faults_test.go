@@ -1402,7 +1402,7 @@ func TestFaultLoad(t *testing.T) {
 		{"POST", "/shipment/", "application/json", `{"tracking_number":"TN12345679","carrier":"ups"}`},
 		{"POST", "/shipment/", "application/x-www-form-urlencoded", url.Values{"tracking_number": {"LT000042"}, "carrier": {"load"}}.Encode()},
 		{"GET", "/shipment/DHL/TN00000000", "", ""}, // 404
-		{"GET", "/shipment/?carrier=LOAD&status=in-transit&limit=100", "", ""},
+		{"GET", "/shipment/?carrier=LOAD&status=in_transit&limit=100", "", ""},
 		{"GET", next, "", ""},
 		{"GET", "/shipment/LOAD/LT000199", "", ""},
 		{"GET", "/readyz", "", ""},

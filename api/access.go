@@ -30,17 +30,8 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 				return tooManyTokenFailures(c, wait)
 			}
 		}
-		auth := c.Request().Header.Get(echo.HeaderAuthorization)
-		scheme, token, ok := strings.Cut(auth, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") && token != "" {
-			got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-			match := 0
-			for _, want := range s.tokenHashes {
-				match |= subtle.ConstantTimeCompare(got[:], want[:])
-			}
-			if match == 1 {
-				return next(c)
-			}
+		if bearerMatches(c, s.tokenHashes) {
+			return next(c)
 		}
 		if fails != nil {
 			if ok, wait := fails.Allow(ctx, client); !ok {
@@ -49,6 +40,57 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack"`)
 		return problem(http.StatusUnauthorized, "listing shipments needs an API token: send Authorization: Bearer <token>")
+	}
+}
+
+// bearerMatches reports whether the request's bearer token is one of
+// hashes, compared as requireToken explains.
+func bearerMatches(c echo.Context, hashes [][sha256.Size]byte) bool {
+	auth := c.Request().Header.Get(echo.HeaderAuthorization)
+	scheme, token, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	match := 0
+	for _, want := range hashes {
+		match |= subtle.ConstantTimeCompare(got[:], want[:])
+	}
+	return match == 1
+}
+
+// requireWriteToken guards the write routes: they need one of the write
+// tokens, always. With none configured every write is refused (403), so
+// a forgotten setting closes the write API instead of opening it. A read
+// token is a valid token without the write scope: 403, not counted as a
+// failure. Anything else is a failed attempt (401), counted and limited
+// as for the list.
+func (s *Server) requireWriteToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, client := c.Request().Context(), c.RealIP()
+		fails := s.tokenFails
+		if fails != nil {
+			if exhausted, wait := fails.Exhausted(ctx, client); exhausted {
+				return tooManyTokenFailures(c, wait)
+			}
+		}
+		if len(s.writeHashes) == 0 {
+			return problem(http.StatusForbidden, "the write API is switched off: no write tokens are configured (api.write_tokens)")
+		}
+		if bearerMatches(c, s.writeHashes) {
+			return next(c)
+		}
+		if len(s.tokenHashes) > 0 && bearerMatches(c, s.tokenHashes) {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack", error="insufficient_scope"`)
+			return problem(http.StatusForbidden, "this token may read but not write: writes need a write token")
+		}
+		if fails != nil {
+			if ok, wait := fails.Allow(ctx, client); !ok {
+				return tooManyTokenFailures(c, wait)
+			}
+		}
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack"`)
+		return problem(http.StatusUnauthorized, "writing needs a write token: send Authorization: Bearer <token>")
 	}
 }
 

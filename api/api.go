@@ -23,6 +23,20 @@ type Shipments interface {
 	Get(ctx context.Context, carrier, trackingNumber string) (shipment.Shipment, error)
 }
 
+// Writer is what the write API (issue 15) needs from the store. Each call
+// is all-or-nothing. AppendEvents refuses a batch with shipment.ItemErrors
+// naming each bad item by index and field ("tracking_number" with
+// shipment.ErrNotFound for an unknown shipment, "event_id" with
+// shipment.ErrEventConflict for an id recorded with other content), and
+// gives an event without EventID its ContentID. Events returns every
+// event of a shipment, newest first (shipment.ErrNotFound when there is
+// no such shipment).
+type Writer interface {
+	Put(ctx context.Context, in shipment.ShipmentInput) (shipment.PutResult, error)
+	AppendEvents(ctx context.Context, events []shipment.EventInput) (shipment.AppendResult, error)
+	Events(ctx context.Context, carrier, trackingNumber string) ([]shipment.Event, error)
+}
+
 // WeatherStatus reports the weather refresh pipeline's state.
 type WeatherStatus interface {
 	Status(ctx context.Context) weather.RefreshStatus
@@ -45,7 +59,11 @@ const (
 // Config holds the API's dependencies and settings.
 type Config struct {
 	Shipments Shipments
-	Logger    *slog.Logger
+	// Writer, when set, serves the write routes (PUT /shipment/{carrier}/
+	// {tracking_number}, POST .../events, POST /events) and ?events=all;
+	// nil leaves them out.
+	Writer Writer
+	Logger *slog.Logger
 	// Weather reports the weather pipeline's last run; nil hides
 	// GET /weather/status.
 	Weather WeatherStatus
@@ -69,6 +87,11 @@ type Config struct {
 	// Tokens, when not empty, are the bearer tokens GET /shipment/ needs;
 	// single lookups stay public.
 	Tokens []string
+	// WriteTokens are the bearer tokens the write routes need. Scopes are
+	// separate: a write token does not list shipments unless it is also
+	// in Tokens, nor a read token write. With none, every write is
+	// refused (403): the write routes are never open.
+	WriteTokens []string
 	// RateLimit caps lookups per second per client (0 = no cap), with
 	// bursts of RateBurst.
 	RateLimit float64
@@ -96,6 +119,7 @@ type Server struct {
 	e           *echo.Echo
 	reads       *readCache // cfg.Shipments, through cfg.Cache
 	tokenHashes [][32]byte
+	writeHashes [][32]byte
 	tokenFails  RateLimiter // nil = failed token attempts are not limited
 }
 
@@ -119,7 +143,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
-	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens), staleAfter: weather.StaleAfter(cfg.WeatherInterval)}
+	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens), writeHashes: hashTokens(cfg.WriteTokens), staleAfter: weather.StaleAfter(cfg.WeatherInterval)}
 	s.reads = &readCache{next: cfg.Shipments, cache: cfg.Cache, staleAfter: s.staleAfter, now: cfg.Now}
 	// Without a trusted proxy, X-Forwarded-For is the client's own claim:
 	// rate limits must key on the connection's address.
@@ -144,7 +168,9 @@ func New(cfg Config) *Server {
 			return err
 		},
 	}))
-	e.Use(bodyLimit(cfg.BodyLimit))
+	// The write routes have their own, larger limit (WriteBodyLimit), set
+	// on each of them in routes.
+	e.Use(bodyLimit(cfg.BodyLimit, isWriteRoute))
 	e.Use(withDeadline(cfg.RequestTimeout))
 	s.routes()
 	return s

@@ -12,6 +12,7 @@ type ShipmentJSON struct {
 	TrackingNumber  string        `json:"tracking_number"`
 	Carrier         string        `json:"carrier"`
 	Status          string        `json:"status"`
+	StatusText      string        `json:"status_text"`
 	SenderAddress   string        `json:"sender_address"`
 	ReceiverAddress string        `json:"receiver_address"`
 	ReceiverLoc     *LocationJSON `json:"receiver_location"`
@@ -19,6 +20,28 @@ type ShipmentJSON struct {
 	Weather         *WeatherJSON  `json:"weather"`
 	CreatedAt       string        `json:"created_at"`
 	UpdatedAt       string        `json:"updated_at"`
+}
+
+// LookupJSON is a shipment as a lookup (and a write) answers it: the
+// listing's fields and the journey. Listings leave the events out (a page
+// would cost a query per shipment).
+type LookupJSON struct {
+	ShipmentJSON
+	// Events are the latest shipment.LatestEvents events, newest first
+	// (every one with ?events=all); never null.
+	Events     []EventJSON `json:"events"`
+	EventCount int         `json:"event_count"`
+}
+
+// EventJSON is one tracking event.
+type EventJSON struct {
+	EventID    string `json:"event_id"`
+	OccurredAt string `json:"occurred_at"` // UTC, RFC 3339 (fractions only when sent)
+	Status     string `json:"status"`
+	StatusText string `json:"status_text"`
+	Location   string `json:"location"`
+	Message    string `json:"message"`
+	Source     string `json:"source"`
 }
 
 // ArticleJSON is one article; price is a decimal string so no client
@@ -62,7 +85,7 @@ func rfc3339(t time.Time) string {
 
 func toJSON(s shipment.Shipment, now time.Time, staleAfter time.Duration) ShipmentJSON {
 	out := ShipmentJSON{
-		TrackingNumber: s.TrackingNumber, Carrier: s.Carrier, Status: s.Status,
+		TrackingNumber: s.TrackingNumber, Carrier: s.Carrier, Status: s.Status, StatusText: s.StatusText,
 		SenderAddress: s.SenderAddress, ReceiverAddress: s.ReceiverAddress,
 		Articles:  make([]ArticleJSON, len(s.Articles)),
 		CreatedAt: rfc3339(s.CreatedAt), UpdatedAt: rfc3339(s.UpdatedAt),
@@ -81,5 +104,19 @@ func toJSON(s shipment.Shipment, now time.Time, staleAfter time.Duration) Shipme
 			Stale: w.LastError != "" || now.Sub(w.FetchedAt) > staleAfter,
 		}
 	}
+	return out
+}
+
+func toLookupJSON(s shipment.Shipment, now time.Time, staleAfter time.Duration) LookupJSON {
+	out := LookupJSON{ShipmentJSON: toJSON(s, now, staleAfter), Events: make([]EventJSON, len(s.Events)), EventCount: s.EventCount}
+	for i, e := range s.Events {
+		out.Events[i] = EventJSON{
+			EventID: e.EventID, OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano), Status: e.Status,
+			StatusText: e.StatusText, Location: e.Location, Message: e.Message, Source: e.Source,
+		}
+	}
+	// A store that counts no more than it returned (or none, as before
+	// events) still answers a consistent count.
+	out.EventCount = max(out.EventCount, len(s.Events))
 	return out
 }

@@ -75,6 +75,10 @@ func (r *readCache) List(ctx context.Context, fresh bool, path string, p shipmen
 	key = append(key, shipment.CarrierKey(p.Carrier)...)
 	key = append(key, 0)
 	key = append(key, p.Status...)
+	key = append(key, 0)
+	if !p.UpdatedSince.IsZero() {
+		key = p.UpdatedSince.UTC().AppendFormat(key, time.RFC3339Nano)
+	}
 	if e, ok := r.lookup(key, fresh, now); ok {
 		return read[shipment.Page]{hit: e}, nil
 	}

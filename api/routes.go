@@ -23,6 +23,16 @@ func (s *Server) routes() {
 	e.GET("/shipment/", s.listShipments, s.requireToken)
 	e.GET("/shipment", s.listShipments, s.requireToken)
 
+	// Writes (write.go), when the caller has a writer: always behind a
+	// write token (access.go), checked before the body is read, and with
+	// their own body limit (WriteBodyLimit) instead of the lookups'.
+	if s.cfg.Writer != nil {
+		wl := bodyLimit(WriteBodyLimit, nil)
+		e.PUT("/shipment/:carrier/:tracking_number", s.putShipment, s.requireWriteToken, wl)
+		e.POST("/shipment/:carrier/:tracking_number/events", s.postShipmentEvents, s.requireWriteToken, wl)
+		e.POST("/events", s.postEvents, s.requireWriteToken, wl)
+	}
+
 	// Weather pipeline (api.go), when the caller runs one.
 	if s.cfg.Weather != nil {
 		e.GET("/weather/status", s.weatherStatus)

@@ -26,7 +26,32 @@ func everyRoute(t *testing.T, cfg Config) *Server {
 	t.Helper()
 	cfg.Weather = fixedStatus{Provider: "weatherapi", Interval: "2h0m0s"}
 	cfg.Metrics = metrics.NewSet()
+	if cfg.Writer == nil {
+		cfg.Writer = probeWriter(nil)
+	}
+	cfg.WriteTokens = append(cfg.WriteTokens, probeWriteToken)
 	return New(cfg)
+}
+
+const probeWriteToken = "probe-write-token"
+
+// probeWriter is a writer that records the deadline of each call (d may
+// be nil) and knows every shipment.
+func probeWriter(d *deadlines) *mock.Writer {
+	return &mock.Writer{
+		PutFn: func(ctx context.Context, _ shipment.ShipmentInput) (shipment.PutResult, error) {
+			d.record("store", ctx)
+			return shipment.PutResult{Created: true, Changed: true}, nil
+		},
+		AppendEventsFn: func(ctx context.Context, ev []shipment.EventInput) (shipment.AppendResult, error) {
+			d.record("store", ctx)
+			return shipment.AppendResult{Created: len(ev)}, nil
+		},
+		EventsFn: func(ctx context.Context, _, _ string) ([]shipment.Event, error) {
+			d.record("store", ctx)
+			return nil, nil
+		},
+	}
 }
 
 type fixedStatus jobs.Status
@@ -85,6 +110,9 @@ type deadlines struct {
 }
 
 func (d *deadlines) record(name string, ctx context.Context) {
+	if d == nil {
+		return
+	}
 	dl, _ := ctx.Deadline()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -119,7 +147,7 @@ func TestEveryRouteHasADeadline(t *testing.T) {
 	const timeout = time.Hour
 	d := &deadlines{got: map[string][]time.Time{}}
 	s := everyRoute(t, Config{
-		Shipments: probeShipments(d), RequestTimeout: timeout,
+		Shipments: probeShipments(d), Writer: probeWriter(d), RequestTimeout: timeout,
 		ReadyChecks: []Check{{Name: "probe", Fn: func(ctx context.Context) error { d.record("ready check", ctx); return nil }}},
 	})
 	// Installed last, so it runs right before each route's own middleware
@@ -132,20 +160,27 @@ func TestEveryRouteHasADeadline(t *testing.T) {
 	})
 	fill := strings.NewReplacer(":carrier", "DHL", ":tracking_number", "TN1", "*", "app.js")
 	routes := s.e.Routes()
-	if len(routes) < 13 { // as many as routes() registers with every option on
+	if len(routes) < 16 { // as many as routes() registers with every option on
 		t.Fatalf("only %d routes registered", len(routes))
 	}
 	for _, r := range routes {
 		name := r.Method + " " + r.Path
 		t.Run(name, func(t *testing.T) {
-			var body *strings.Reader
-			if r.Method == http.MethodPost {
+			body := strings.NewReader("")
+			event := `{"occurred_at":"2026-01-02T03:04:05Z","status_text":"scanned"}`
+			switch {
+			case r.Method == http.MethodPut:
+				body = strings.NewReader(`{"sender_address":"a","receiver_address":"b","articles":[]}`)
+			case r.Path == "/events":
+				body = strings.NewReader(`[{"carrier":"DHL","tracking_number":"TN1",` + event[1:] + `]`)
+			case strings.HasSuffix(r.Path, "/events"):
+				body = strings.NewReader(event)
+			case r.Method == http.MethodPost:
 				body = strings.NewReader(`{"carrier":"DHL","tracking_number":"TN1"}`)
-			} else {
-				body = strings.NewReader("")
 			}
 			req := httptest.NewRequest(r.Method, fill.Replace(r.Path), body)
 			req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			req.Header.Set(echo.HeaderAuthorization, "Bearer "+probeWriteToken)
 			before := time.Now()
 			storeReads := len(d.of("store"))
 			s.ServeHTTP(httptest.NewRecorder(), req)
@@ -164,12 +199,18 @@ func TestEveryRouteHasADeadline(t *testing.T) {
 				t.Fatalf("the handler of %s ran %d times, want 1", name, len(got))
 			}
 			inTime("the handler of "+name, got[0])
-			if strings.HasPrefix(r.Path, "/shipment") {
+			if strings.HasPrefix(r.Path, "/shipment") || r.Path == "/events" {
 				reads := d.of("store")[storeReads:]
-				if len(reads) != 1 {
-					t.Fatalf("%s read the store %d times, want 1", name, len(reads))
+				want := 1
+				if writeRoutes[r.Path] && r.Method != http.MethodGet && r.Path != "/events" {
+					want = 2 // the write, then the shipment it answers with
 				}
-				inTime("the store read of "+name, reads[0])
+				if len(reads) != want {
+					t.Fatalf("%s called the store %d times, want %d", name, len(reads), want)
+				}
+				for _, dl := range reads {
+					inTime("the store call of "+name, dl)
+				}
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -60,8 +61,18 @@ func parseListParams(q url.Values) (shipment.ListParams, error) {
 		}
 		p.Limit = n
 	}
-	if bad := checkTexts(field{"carrier", p.Carrier, valid.Carrier}, field{"status", p.Status, valid.Status},
-		field{"cursor", p.Cursor, valid.Cursor}); len(bad) > 0 {
+	bad := checkTexts(field{"carrier", p.Carrier, valid.Carrier}, field{"cursor", p.Cursor, valid.Cursor})
+	if p.Status != "" && !shipment.IsStatus(p.Status) {
+		bad = append(bad, InvalidParam{Name: "status", Reason: "must be one of " + strings.Join(shipment.Statuses, ", ")})
+	}
+	if v := q.Get("updated_since"); v != "" {
+		t, err := parseTime(v)
+		if err != nil {
+			bad = append(bad, InvalidParam{Name: "updated_since", Reason: err.Error()})
+		}
+		p.UpdatedSince = t
+	}
+	if len(bad) > 0 {
 		return p, invalid(bad...)
 	}
 	return p, nil
@@ -81,6 +92,9 @@ func nextLink(path string, p shipment.ListParams, cursor string) string {
 	}
 	if p.Status != "" {
 		next.Set("status", p.Status)
+	}
+	if !p.UpdatedSince.IsZero() {
+		next.Set("updated_since", p.UpdatedSince.Format(time.RFC3339Nano))
 	}
 	return "<" + path + "?" + next.Encode() + `>; rel="next"`
 }
@@ -154,7 +168,42 @@ func (s *Server) getShipment(c echo.Context) error {
 	if err1 != nil || err2 != nil {
 		return invalid(InvalidParam{Name: "path", Reason: "malformed escape"})
 	}
-	return s.respondShipment(c, lookup{Carrier: carrier, TrackingNumber: tn})
+	l := lookup{Carrier: carrier, TrackingNumber: tn}
+	if c.Request().URL.RawQuery != "" {
+		if v, ok := c.QueryParams()["events"]; ok {
+			if len(v) != 1 || v[0] != "all" {
+				return invalid(InvalidParam{Name: "events", Reason: `must be "all" (every event; without it, the latest 20)`})
+			}
+			return s.respondAllEvents(c, l)
+		}
+	}
+	return s.respondShipment(c, l)
+}
+
+// respondAllEvents answers a lookup with every event of the shipment. It
+// reads past the read cache, which holds the usual answer (the latest
+// events) only: such answers are rare and may be long.
+func (s *Server) respondAllEvents(c echo.Context, l lookup) error {
+	l, err := l.checked()
+	if err != nil {
+		return err
+	}
+	if s.cfg.Writer == nil {
+		return problem(http.StatusNotImplemented, "this server does not keep tracking events")
+	}
+	ctx := c.Request().Context()
+	now := s.cfg.Now()
+	sh, err := s.cfg.Shipments.Get(ctx, l.Carrier, l.TrackingNumber)
+	if err != nil {
+		return err
+	}
+	events, err := s.cfg.Writer.Events(ctx, sh.Carrier, sh.TrackingNumber)
+	if err != nil {
+		return err
+	}
+	sh.Events = events
+	sh.EventCount = len(events)
+	return s.answer(c, toLookupJSON(sh, now, s.staleAfter), nil)
 }
 
 // lookup is the body of POST /shipment/.
@@ -184,7 +233,7 @@ func (s *Server) respondShipment(c echo.Context, l lookup) error {
 	if r.hit != nil {
 		return sendCached(c, r.hit)
 	}
-	return s.answer(c, toJSON(r.v, r.now, s.staleAfter), r.slot)
+	return s.answer(c, toLookupJSON(r.v, r.now, s.staleAfter), r.slot)
 }
 
 // checked is l trimmed, or a problem naming each field that is missing or

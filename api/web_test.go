@@ -443,6 +443,52 @@ func TestTrackPageNotFound(t *testing.T) {
 	b.checkNoProblems()
 }
 
+// TestTrackPageJourney: the tracking events show as a timeline, newest
+// first, with the time in the reader's locale, the status, the carrier's
+// own wording when it says more, the location and the message.
+func TestTrackPageJourney(t *testing.T) {
+	t.Parallel()
+	sh := webShipment(nil)
+	sh.Status, sh.StatusText = "out_for_delivery", "delivery"
+	sh.Events = []shipment.Event{
+		{EventID: "e3", OccurredAt: time.Date(2026, 12, 1, 16, 40, 0, 0, time.UTC), Status: "out_for_delivery", StatusText: "delivery",
+			Location: "Paris 1er", Message: "With the courier since 07:10", Source: "api"},
+		{EventID: "e2", OccurredAt: time.Date(2026, 12, 1, 7, 15, 0, 0, time.UTC), Status: "in_transit", StatusText: "inbound-scan",
+			Location: "Berlin hub", Source: "api"},
+		{EventID: "e1", OccurredAt: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), Status: "info_received", StatusText: "info_received", Source: "import"},
+	}
+	sh.EventCount = 25
+	srv := newWebServer(t, api.Config{Shipments: webFake(func(context.Context, string, string) (shipment.Shipment, error) { return sh, nil })})
+	b := newWebTab(t, srv.URL)
+	b.open("/")
+	b.track("TN12345678", "DHL")
+	b.waitFor("#timeline")
+	if got := b.text("#shipment-status"); got != "Out for delivery" {
+		t.Errorf("status badge = %q, want Out for delivery (the normalised status)", got)
+	}
+	items := webEval[[]string](b, `Array.from(document.querySelectorAll("#timeline li")).map((li) => li.innerText)`)
+	if len(items) != 3 {
+		t.Fatalf("timeline has %d items, want 3: %q", len(items), items)
+	}
+	webContains(t, "newest event", items[0], "Out for delivery", "Paris 1er", "With the courier since 07:10", "2026")
+	webContains(t, "second event", items[1], "In transit", "inbound-scan", "Berlin hub")
+	if strings.Contains(items[2], "info_received") || !strings.Contains(items[2], "Info received") {
+		t.Errorf("oldest event = %q: the carrier text repeats the status", items[2])
+	}
+	times := webEval[[]string](b, `Array.from(document.querySelectorAll("#timeline time")).map((t) => t.getAttribute("datetime"))`)
+	if len(times) != 3 || times[0] != "2026-12-01T16:40:00Z" {
+		t.Errorf("time datetimes = %q", times)
+	}
+	// Shown in the browser's locale and zone, as Intl formats it there.
+	want := webEval[string](b, `new Intl.DateTimeFormat(undefined, {day: "numeric", month: "short", year: "numeric",
+		hour: "2-digit", minute: "2-digit", timeZoneName: "short"}).format(new Date("2026-12-01T16:40:00Z"))`)
+	if got := b.text("#timeline li time"); got != want {
+		t.Errorf("time shown = %q, want %q (the reader's locale)", got, want)
+	}
+	webContains(t, "journey", b.text("#journey"), "latest 3 of 25")
+	b.checkNoProblems()
+}
+
 func TestTrackPageValidation(t *testing.T) {
 	t.Parallel()
 	srv := newSeededWebServer(t)

@@ -49,6 +49,12 @@ const (
 	// answer and in every log line of its request; a longer or bad one is
 	// replaced by a new id.
 	RequestID = 128
+	// A tracking event's texts (issue 15): the sender's idempotency key,
+	// the carrier's status wording, where it happened and what it says.
+	EventID       = 128
+	StatusText    = 256
+	EventLocation = 300
+	Message       = 1000
 )
 
 // Errors that Text wraps; check them with errors.Is.

@@ -28,7 +28,7 @@
     "Your parcel has been delivered.",
   ];
   const STATUS_STEP = {
-    registered: 0, created: 0, "label-created": 0, "pre-transit": 0, "info-received": 0,
+    pending: 0, registered: 0, created: 0, "label-created": 0, "pre-transit": 0, "info-received": 0,
     scanned: 0, accepted: 0,
     "inbound-scan": 1, "picked-up": 1, "in-transit": 1, transit: 1, departed: 1,
     arrived: 1, "at-hub": 1, "outbound-scan": 1, processing: 1,
@@ -135,6 +135,40 @@
     return new Intl.DateTimeFormat("en-GB", {
       day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
     }).format(new Date(t));
+  }
+
+  // An event's time in the reader's own locale and time zone, with the
+  // zone named: a parcel's journey crosses zones.
+  function formatLocalTime(iso) {
+    const t = Date.parse(iso);
+    if (Number.isNaN(t)) return "";
+    return new Intl.DateTimeFormat(undefined, {
+      day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+    }).format(new Date(t));
+  }
+
+  // ---- journey ----------------------------------------------------------
+
+  // The tracking events as a timeline, newest first as the API sends them.
+  function journeyCard(s) {
+    const events = Array.isArray(s.events) ? s.events : [];
+    if (events.length === 0) return null;
+    const items = events.map((e, i) => {
+      const label = pretty(e.status);
+      const own = e.status_text && pretty(e.status_text) !== label ? e.status_text : "";
+      return h("li", { class: "event" + (i === 0 ? " event-latest" : "") },
+        h("time", { class: "event-time", datetime: e.occurred_at }, formatLocalTime(e.occurred_at)),
+        h("p", { class: "event-status" }, label, own ? h("span", { class: "muted" }, " · " + own) : null),
+        e.location ? h("p", { class: "event-location" }, e.location) : null,
+        e.message ? h("p", { class: "event-message" }, e.message) : null);
+    });
+    const more = (s.event_count || 0) > events.length
+      ? h("p", { class: "muted small" }, "Showing the latest " + events.length + " of " + s.event_count + " updates.")
+      : null;
+    return h("section", { class: "card journey", id: "journey", "aria-labelledby": "journey-title" },
+      h("h3", { id: "journey-title" }, "Journey"),
+      h("ol", { class: "timeline", id: "timeline" }, items),
+      more);
   }
 
   // ---- weather ----------------------------------------------------------
@@ -271,9 +305,11 @@
   }
 
   function render(s) {
-    result.replaceChildren(
+    result.replaceChildren(...[
       shipmentCard(s),
-      h("div", { class: "details" }, articlesCard(s), weatherCard(s)));
+      journeyCard(s),
+      h("div", { class: "details" }, articlesCard(s), weatherCard(s)),
+    ].filter(Boolean));
   }
 
   function showError(text, kind) {
