@@ -203,7 +203,7 @@ func (e Event) Validate(now time.Time) (field string, err error) {
 		max     int
 	}{
 		{"event_id", e.EventID, valid.EventID}, {"status_text", e.StatusText, valid.StatusText},
-		{"status", e.Status, valid.Status}, {"location", e.Location, valid.Location}, {"message", e.Message, valid.Message},
+		{"status", e.Status, valid.Status}, {"location", e.Location, valid.EventLocation}, {"message", e.Message, valid.Message},
 	} {
 		if err := valid.Text(f.v, f.max); err != nil {
 			return f.name, err

@@ -73,7 +73,7 @@ func TestEventValidate(t *testing.T) {
 		"status":      {OccurredAt: now, StatusText: "x", Status: "in-transit"},
 		"occurred_at": {OccurredAt: now.Add(25 * time.Hour), StatusText: "x"},
 		"source":      {OccurredAt: now, StatusText: "x", Source: "mail"},
-		"location":    {OccurredAt: now, StatusText: "x", Location: strings.Repeat("l", valid.Location+1)},
+		"location":    {OccurredAt: now, StatusText: "x", Location: strings.Repeat("l", valid.EventLocation+1)},
 	} {
 		if f, err := e.Validate(now); f != field || err == nil {
 			t.Errorf("%+v: %s, %v; want %s", e, f, err, field)

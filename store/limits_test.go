@@ -29,7 +29,7 @@ func TestSchemaMatchesLimits(t *testing.T) {
 		{&eventRow{}, "event_id", valid.EventID},
 		{&eventRow{}, "status", valid.Status},
 		{&eventRow{}, "status_text", valid.StatusText},
-		{&eventRow{}, "location", valid.Location},
+		{&eventRow{}, "location", valid.EventLocation},
 		{&eventRow{}, "message", valid.Message},
 		{&eventRow{}, "source", valid.EventSource},
 		{&articleRow{}, "name", valid.ArticleName},

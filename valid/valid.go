@@ -40,21 +40,15 @@ const (
 	Cursor = 2048
 	// The texts of a tracking event (issue 15). Status above bounds the
 	// normalised status, which every carrier wording maps onto.
-	EventID     = 128
-	StatusText  = 256
-	Location    = 300
-	Message     = 1000
-	EventSource = 16
-	// RequestID bounds a client's X-Request-Id, which is echoed in the
-	// answer and in every log line of its request; a longer or bad one is
-	// replaced by a new id.
-	RequestID = 128
-	// A tracking event's texts (issue 15): the sender's idempotency key,
-	// the carrier's status wording, where it happened and what it says.
 	EventID       = 128
 	StatusText    = 256
 	EventLocation = 300
 	Message       = 1000
+	EventSource   = 16
+	// RequestID bounds a client's X-Request-Id, which is echoed in the
+	// answer and in every log line of its request; a longer or bad one is
+	// replaced by a new id.
+	RequestID = 128
 )
 
 // Errors that Text wraps; check them with errors.Is.
