@@ -3,6 +3,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/shiptrack/shiptrack/internal/defaults"
 	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/weather"
 )
@@ -125,18 +127,10 @@ type Server struct {
 
 // New builds the API's routes and middleware.
 func New(cfg Config) *Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.WeatherInterval <= 0 {
-		cfg.WeatherInterval = weather.DefaultInterval
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.BodyLimit == "" {
-		cfg.BodyLimit = DefaultBodyLimit
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.WeatherInterval = defaults.Positive(cfg.WeatherInterval, weather.DefaultInterval)
+	cfg.RequestTimeout = defaults.Positive(cfg.RequestTimeout, DefaultRequestTimeout)
+	cfg.BodyLimit = cmp.Or(cfg.BodyLimit, DefaultBodyLimit)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

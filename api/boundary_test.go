@@ -8,34 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/shiptrack/shiptrack/api"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
-// lockedLog collects a server's log lines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // forEachDriverLogged is forEachDriver with the server's log kept.
-func forEachDriverLogged(t *testing.T, fn func(t *testing.T, base string, logs *lockedLog)) {
+func forEachDriverLogged(t *testing.T, fn func(t *testing.T, base string, logs *testutil.SyncBuffer)) {
 	t.Helper()
 	for _, d := range storetest.Drivers {
 		t.Run(d, func(t *testing.T) {
@@ -44,7 +26,7 @@ func forEachDriverLogged(t *testing.T, fn func(t *testing.T, base string, logs *
 			if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			logs := &lockedLog{}
+			logs := &testutil.SyncBuffer{}
 			srv := httptest.NewServer(api.New(api.Config{Shipments: st, Logger: slog.New(slog.NewJSONHandler(logs, nil))}))
 			t.Cleanup(srv.Close)
 			fn(t, srv.URL, logs)
@@ -92,7 +74,7 @@ func TestBadTextIsRefused(t *testing.T) {
 		{"json C1 control", "POST", "/shipment/", "application/json", `{"tracking_number":"TN1","carrier":"D\u0085HL"}`, "carrier"},
 		{"json 65 characters", "POST", "/shipment/", "application/json", `{"tracking_number":"` + strings.Repeat("é", 65) + `","carrier":"DHL"}`, "tracking_number"},
 	}
-	forEachDriverLogged(t, func(t *testing.T, base string, logs *lockedLog) {
+	forEachDriverLogged(t, func(t *testing.T, base string, logs *testutil.SyncBuffer) {
 		for _, tt := range tests {
 			r := do(t, tt.method, base+tt.path, tt.ctype, tt.body)
 			if r.status != 400 {

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -140,31 +138,13 @@ func deadRedis(t *testing.T) (*redis.Client, string) {
 	return rc, addr
 }
 
-// syncBuf is a log sink safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRedisLimitsDown: with Redis unreachable, lookups are neither refused
 // nor 500: each replica falls back to its own limit, logs the switch once
 // and counts every fallback; when Redis comes up, counts are shared again.
 func TestRedisLimitsDown(t *testing.T) {
 	t.Parallel()
 	rc, addr := deadRedis(t)
-	var logs syncBuf
+	var logs testutil.SyncBuffer
 	reg := metrics.NewSet()
 	prefix := "shiptrack-test:" + rand.Text() // a throwaway Redis: nothing to clean
 	limits := redislimit.New(rc, prefix, redislimit.Options{

@@ -231,6 +231,14 @@ func (b *webTab) text(sel string) string {
 	return webEval[string](b, fmt.Sprintf(`(() => { const e = document.querySelector(%s); return e ? e.innerText : ""; })()`, webJS(sel)))
 }
 
+// wantText checks the rendered text of the first element matching sel.
+func (b *webTab) wantText(sel, want string) {
+	b.t.Helper()
+	if got := b.text(sel); got != want {
+		b.t.Errorf("%s = %q, want %q", sel, got, want)
+	}
+}
+
 func webJS(v any) string {
 	j, err := json.Marshal(v)
 	if err != nil {
@@ -317,36 +325,24 @@ func TestTrackPageLookup(t *testing.T) {
 	b.track("TN12345678", "DHL")
 	b.waitFor("#shipment")
 
-	if got := b.text("#shipment-title"); got != "TN12345678" {
-		t.Errorf("tracking number = %q", got)
-	}
-	if got := b.text("#shipment-carrier"); got != "DHL" {
-		t.Errorf("carrier = %q", got)
-	}
-	if got := b.text("#shipment-status"); got != "In transit" {
-		t.Errorf("status badge = %q, want In transit", got)
-	}
+	b.wantText("#shipment-title", "TN12345678")
+	b.wantText("#shipment-carrier", "DHL")
+	b.wantText("#shipment-status", "In transit")
 	if got := b.text(`.steps [aria-current="step"]`); !strings.HasPrefix(got, "In transit") {
 		t.Errorf("current step = %q, want In transit", got)
 	}
 	if got := webEval[int](b, `document.querySelectorAll(".steps .step-done").length`); got != 1 {
 		t.Errorf("%d steps done, want 1 (Registered)", got)
 	}
-	if got := b.text("#sender-city"); got != "Berlin, Germany" {
-		t.Errorf("sender city = %q", got)
-	}
-	if got := b.text("#receiver-city"); got != "Paris, France" {
-		t.Errorf("receiver city = %q", got)
-	}
+	b.wantText("#sender-city", "Berlin, Germany")
+	b.wantText("#receiver-city", "Paris, France")
 	rows := webEval[[][]string](b, `Array.from(document.querySelectorAll("#articles tbody tr"),
 		tr => Array.from(tr.children, c => c.innerText.replace(/\s+/g, " ").trim()))`)
 	want := [][]string{{"Laptop SKU LP123", "1", "€800.00", "€800.00"}, {"Mouse SKU MO456", "1", "€25.00", "€25.00"}}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Errorf("article rows = %q, want %q", rows, want)
 	}
-	if got := b.text("#articles-total"); got != "€825.00" {
-		t.Errorf("total = %q, want €825.00", got)
-	}
+	b.wantText("#articles-total", "€825.00")
 	webContains(t, "weather", b.text("#weather"), "Weather in Paris", "Weather not available yet")
 	if got := webEval[string](b, `location.search`); got != "?carrier=DHL&tracking_number=TN12345678" {
 		t.Errorf("URL query after the lookup = %q", got)
@@ -370,12 +366,8 @@ func TestTrackPageLookup(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#shipment-title`)),
 	)
 	b.do("wait for UPS", chromedp.Poll[chromedp.Void](`document.getElementById("shipment-carrier")?.innerText === "UPS"`))
-	if got := b.text("#receiver-city"); got != "Brussels, Belgium" {
-		t.Errorf("receiver city = %q", got)
-	}
-	if got := b.text("#articles-total"); got != "€400.00" { // 2 × 200.00
-		t.Errorf("total = %q, want €400.00", got)
-	}
+	b.wantText("#receiver-city", "Brussels, Belgium")
+	b.wantText("#articles-total", "€400.00") // 2 × 200.00
 	if got := webEval[string](b, `location.search`); got != "?carrier=ups&tracking_number=TN12345679" {
 		t.Errorf("URL query after the second lookup = %q", got)
 	}
@@ -434,12 +426,8 @@ func TestTrackPageNotFound(t *testing.T) {
 	b.track("TN00000000", "DHL")
 	b.waitFor("#lookup-error")
 	b.settle()
-	if got := b.text("#lookup-error"); got != webMsgNotFound {
-		t.Errorf("message = %q, want %q", got, webMsgNotFound)
-	}
-	if got := b.text("#shipment"); got != "" {
-		t.Errorf("a shipment is shown: %q", got)
-	}
+	b.wantText("#lookup-error", webMsgNotFound)
+	b.wantText("#shipment", "")
 	b.checkNoProblems()
 }
 
@@ -498,12 +486,8 @@ func TestTrackPageValidation(t *testing.T) {
 	// Both fields blank: inline messages, focus on the first, no request.
 	b.do("submit blank", chromedp.Click(chromedp.CSS("#track-button")))
 	b.waitFor("#tracking-number-error")
-	if got := b.text("#tracking-number-error"); got != "Enter your tracking number." {
-		t.Errorf("tracking number message = %q", got)
-	}
-	if got := b.text("#carrier-error"); got != "Choose your carrier." {
-		t.Errorf("carrier message = %q", got)
-	}
+	b.wantText("#tracking-number-error", "Enter your tracking number.")
+	b.wantText("#carrier-error", "Choose your carrier.")
 	if got := webEval[string](b, `document.getElementById("tracking-number").getAttribute("aria-invalid")`); got != "true" {
 		t.Errorf("aria-invalid = %q", got)
 	}
@@ -516,12 +500,8 @@ func TestTrackPageValidation(t *testing.T) {
 	b.chooseCarrier("__other")
 	b.do("submit", chromedp.Click(chromedp.CSS("#track-button")))
 	b.waitFor("#carrier-other-error")
-	if got := b.text("#tracking-number-error"); got != "Enter your tracking number." {
-		t.Errorf("tracking number message = %q", got)
-	}
-	if got := b.text("#carrier-other-error"); got != "Enter the name of your carrier." {
-		t.Errorf("other carrier message = %q", got)
-	}
+	b.wantText("#tracking-number-error", "Enter your tracking number.")
+	b.wantText("#carrier-other-error", "Enter the name of your carrier.")
 	if n := srv.lookups.Load(); n != 0 {
 		t.Errorf("the server got %d lookups, want none", n)
 	}
@@ -549,9 +529,7 @@ func TestTrackPageDeepLink(t *testing.T) {
 	// Lower-case carrier: the select shows DHL, the shipment opens at once.
 	b.open("/?carrier=dhl&tracking_number=TN12345678")
 	b.waitFor("#shipment")
-	if got := b.text("#shipment-title"); got != "TN12345678" {
-		t.Errorf("tracking number = %q", got)
-	}
+	b.wantText("#shipment-title", "TN12345678")
 	if got := webEval[string](b, `document.getElementById("tracking-number").value`); got != "TN12345678" {
 		t.Errorf("tracking number field = %q", got)
 	}
@@ -568,9 +546,7 @@ func TestTrackPageDeepLink(t *testing.T) {
 	if got := webEval[string](b, `document.getElementById("carrier").value + "|" + document.getElementById("carrier-other").value`); got != "__other|Acme Post" {
 		t.Errorf("carrier fields = %q", got)
 	}
-	if got := b.text("#lookup-error"); got != webMsgNotFound {
-		t.Errorf("message = %q", got)
-	}
+	b.wantText("#lookup-error", webMsgNotFound)
 	b.checkNoProblems()
 }
 
@@ -587,9 +563,7 @@ func TestTrackPageNarrowScreen(t *testing.T) {
 	b.do("viewport", chromedp.EmulateViewport(320, 700))
 	b.open("/?carrier=FedEx&tracking_number=TN12345681") // longest cities, a 4-digit total
 	b.waitFor("#weather .weather-now")
-	if got := b.text("#articles-total"); got != "€1,000.00" {
-		t.Errorf("total = %q, want €1,000.00", got)
-	}
+	b.wantText("#articles-total", "€1,000.00")
 	if w := webEval[int](b, `document.documentElement.scrollWidth`); w > 320 {
 		t.Errorf("the page is %d px wide on a 320 px screen", w)
 	}
@@ -610,12 +584,8 @@ func TestTrackPageServerError(t *testing.T) {
 	b.track("TN12345678", "DHL")
 	b.waitFor("#lookup-error")
 	b.settle()
-	if got := b.text("#lookup-error"); got != webMsgGeneric {
-		t.Errorf("message = %q, want %q", got, webMsgGeneric)
-	}
-	if got := b.text("#loading"); got != "" {
-		t.Errorf("still loading: %q", got)
-	}
+	b.wantText("#lookup-error", webMsgGeneric)
+	b.wantText("#loading", "")
 	if strings.Contains(b.pageText(), "disk on fire") || strings.Contains(b.pageText(), `"status"`) {
 		t.Errorf("the page shows the raw error:\n%s", b.pageText())
 	}
@@ -642,12 +612,8 @@ func TestTrackPageSlowAnswer(t *testing.T) {
 	}
 	b.waitFor("#lookup-error")
 	b.settle()
-	if got := b.text("#lookup-error"); got != webMsgSlow {
-		t.Errorf("message = %q, want %q", got, webMsgSlow)
-	}
-	if got := b.text(".button-label"); got != "Track parcel" {
-		t.Errorf("button = %q after the timeout", got)
-	}
+	b.wantText("#lookup-error", webMsgSlow)
+	b.wantText(".button-label", "Track parcel")
 	b.checkNoProblems()
 }
 

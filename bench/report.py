@@ -64,6 +64,11 @@ def main(path):
     out = []
     p = out.append
 
+    def table(cols, left=1):
+        """Markdown table head: the first left columns text, the rest numbers."""
+        p("| " + " | ".join(cols) + " |")
+        p("|" + "---|" * left + "---:|" * (len(cols) - left))
+
     p(f"# shiptrack load benchmark, {meta.get('date', '?')}")
     p("")
     if meta:
@@ -107,8 +112,9 @@ def main(path):
             p(f"{ds['rows']:,} article rows, {ds['locations']:,} receiver locations (all with weather); "
               f"a lookup answer is {ds['answer_bytes']:,} B, a page of 100 is {ds['page_bytes']:,} B.")
             p("")
-        p("| scenario | req/s (× ref) | p50 ms (× ref) | p99 ms (× ref) | errors: non-2xx + socket (timeouts) / completed | peak RSS MiB (× ref) | server CPU ms/req | PostgreSQL CPU ms/req | cache hits |")
-        p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        table(["scenario", "req/s (× ref)", "p50 ms (× ref)", "p99 ms (× ref)",
+               "errors: non-2xx + socket (timeouts) / completed", "peak RSS MiB (× ref)",
+               "server CPU ms/req", "PostgreSQL CPU ms/req", "cache hits"])
         for scen, title in SCENARIOS:
             runs = by.get((size, scen))
             if not runs:
@@ -141,8 +147,7 @@ def main(path):
         p("Requests the server itself logged as failed over the whole size (measured runs, warm-ups, profiles); "
           "most are requests whose client (wrk) hung up at the end of a run, which wrk cannot count:")
         p("")
-        p("| shipments | logged failures | 500 \"context canceled\" | 503 database unavailable |")
-        p("|---:|---:|---:|---:|")
+        table(["shipments", "logged failures", '500 "context canceled"', "503 database unavailable"], left=0)
         for r in serr:
             p(f"| {r['size']:,} | {r['total']} | {r['canceled_500']} | {r['unavailable_503']} |")
         p("")
@@ -156,8 +161,7 @@ def main(path):
           "\"vs ref\" divides out the machine's drift by comparing each size's share of the reference "
           "measured in the same run.")
         p("")
-        p("| scenario | req/s slowdown | req/s slowdown vs ref | p50 slowdown | p99 slowdown | peak RSS ratio |")
-        p("|---|---:|---:|---:|---:|---:|")
+        table(["scenario", "req/s slowdown", "req/s slowdown vs ref", "p50 slowdown", "p99 slowdown", "peak RSS ratio"])
         scale_worst = {}
         for scen, title in SCENARIOS:
             if scen == "reference":
@@ -180,8 +184,8 @@ def main(path):
     if imps:
         p("## Imports (`shiptrack import FILE`, wall time of the whole command)")
         p("")
-        p("| data | database | article rows | shipments | first import s | re-import (no changes) s | importer peak RSS MiB |")
-        p("|---|---|---:|---:|---:|---:|---:|")
+        table(["data", "database", "article rows", "shipments", "first import s", "re-import (no changes) s",
+               "importer peak RSS MiB"], left=2)
         seen = set()
         for r in imps:
             if r.get("reimport"):
@@ -206,8 +210,7 @@ def main(path):
         p("")
         p("Time from starting the server to `/weather/status` showing every location done (start-up included).")
         p("")
-        p("| database | locations | fetched | provider calls | seconds | of which start-up | locations/s |")
-        p("|---|---:|---:|---:|---:|---:|---:|")
+        table(["database", "locations", "fetched", "provider calls", "seconds", "of which start-up", "locations/s"])
         for r in ws:
             p(f"| {r['label']} | {r['locations']:,} | {r['fetched']:,} | {r['provider_calls']:,} | {r['seconds']:.2f} "
               f"| {r['ready_seconds']:.2f} | {r['locations'] / r['seconds']:,.0f} |")
@@ -229,8 +232,7 @@ def main(path):
         for m in marks:
             near = min(s, key=lambda x: abs(x[0] - m))
             row.append(near[1] / 1024)
-        p("| t s | " + " | ".join(f"{m:.0f}" for m in marks) + " | peak | VmHWM |")
-        p("|---|" + "---:|" * (len(marks) + 2))
+        table(["t s"] + [f"{m:.0f}" for m in marks] + ["peak", "VmHWM"])
         peak = max(x[1] for x in s)
         p("| RSS MiB | " + " | ".join(f"{v:.1f}" for v in row) + f" | {peak / 1024:.1f} | {r['hwm_kb'] / 1024:.1f} |")
         q = [x[1] for x in s if x[0] >= end * 0.25]

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -606,7 +605,7 @@ func TestRedisQueueMalformedPayload(t *testing.T) {
 	ctx := t.Context()
 	client := testutil.Redis(t)
 	prefix := testutil.RedisPrefix(t, client)
-	var logs queueTestLog
+	var logs testutil.SyncBuffer
 	q := newQueueTestRedisQueue(t, client, prefix, RedisOptions{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -728,23 +727,4 @@ func TestRedisQueueEscapeScanGlob(t *testing.T) {
 			t.Errorf("escapeScanGlob(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-}
-
-// queueTestLog is a log destination safe for the heartbeat goroutine and the
-// test to use at once.
-type queueTestLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *queueTestLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *queueTestLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -20,6 +20,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -37,6 +38,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/shiptrack/shiptrack/internal/defaults"
 	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
@@ -66,7 +68,6 @@ type Recoverer interface {
 	Recover(ctx context.Context) (int, error)
 }
 
-// Config holds a Refresher's dependencies and settings.
 // Defaults of the settings shiptrack's config exposes (weather.workers,
 // weather.rate, weather.claim_lease; the interval is
 // weather.DefaultInterval): the only place these values are written. A
@@ -77,6 +78,7 @@ const (
 	DefaultLease   = 2 * time.Minute
 )
 
+// Config holds a Refresher's dependencies and settings.
 type Config struct {
 	Store    Store
 	Queue    Queue
@@ -150,40 +152,21 @@ func New(cfg Config) (*Refresher, error) {
 	if cfg.Store == nil || cfg.Queue == nil {
 		return nil, errors.New("jobs: Store and Queue are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = weather.DefaultInterval
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.Rate <= 0 {
-		cfg.Rate = DefaultRate
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.Interval = defaults.Positive(cfg.Interval, weather.DefaultInterval)
+	cfg.Workers = defaults.Positive(cfg.Workers, DefaultWorkers)
+	cfg.Rate = defaults.Positive(cfg.Rate, DefaultRate)
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
 		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = DefaultLease
-	}
-	if cfg.SweepEvery <= 0 {
-		cfg.SweepEvery = min(30*time.Second, cfg.Interval/4)
-	}
-	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = min(cfg.Interval/4, 30*time.Minute)
-	}
-	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = 30 * time.Second
-	}
-	cfg.RetryBase = min(cfg.RetryBase, cfg.RetryMax)
-	if cfg.PermanentBackoff <= 0 {
-		cfg.PermanentBackoff = 24 * time.Hour
-	}
+	cfg.Lease = defaults.Positive(cfg.Lease, DefaultLease)
+	cfg.SweepEvery = defaults.Positive(cfg.SweepEvery, min(30*time.Second, cfg.Interval/4))
+	cfg.RetryMax = defaults.Positive(cfg.RetryMax, min(cfg.Interval/4, 30*time.Minute))
+	cfg.RetryBase = min(defaults.Positive(cfg.RetryBase, 30*time.Second), cfg.RetryMax)
+	cfg.PermanentBackoff = defaults.Positive(cfg.PermanentBackoff, 24*time.Hour)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

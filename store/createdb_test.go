@@ -2,54 +2,22 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"github.com/shiptrack/shiptrack/shipment"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
-
-// missingDatabaseURL returns the URL of a PostgreSQL database that does
-// not exist yet and is dropped when t ends.
-func missingDatabaseURL(t *testing.T) (string, string) {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "shiptrack_test_new_" + hex.EncodeToString(b)
-	admin := storetest.AdminURL()
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String(), name
-}
 
 // TestOpenCreatesDatabase: the README's PostgreSQL example names a
 // database nobody made; the service makes it, once, and says so.
 func TestOpenCreatesDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dbURL, name := missingDatabaseURL(t)
+	dbURL, name := storetest.MissingDatabase(t)
 	s, err := store.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatalf("open a database that does not exist yet: %v", err)
@@ -78,7 +46,7 @@ func TestOpenCreatesDatabase(t *testing.T) {
 // all succeed; exactly one of them created the database.
 func TestCreateDatabaseRace(t *testing.T) {
 	t.Parallel()
-	dbURL, name := missingDatabaseURL(t)
+	dbURL, name := storetest.MissingDatabase(t)
 	const replicas = 4
 	var (
 		wg      sync.WaitGroup

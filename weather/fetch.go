@@ -2,6 +2,7 @@ package weather
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -117,18 +118,62 @@ func (f fetcher) plausible(o Observation) error {
 	return checkObservation(o, now(), f.opts.MaxObservationAge)
 }
 
-// observe fetches u and parses its body into an Observation that must be
-// plausible: how both providers read the current weather.
-func (f fetcher) observe(ctx context.Context, u *url.URL, onStatus statusFunc, parse func([]byte) (Observation, error)) (Observation, error) {
+// currentAnswer is a provider's decoded 2xx body holding the current weather.
+type currentAnswer interface {
+	observation() (Observation, error)
+}
+
+// observe fetches u, decodes its body as the provider's answer A and reads
+// from it an Observation that must be plausible: how both providers read
+// the current weather.
+func observe[A currentAnswer](ctx context.Context, f fetcher, u *url.URL, onStatus statusFunc) (Observation, error) {
 	var obs Observation
 	err := f.get(ctx, u, onStatus, func(body []byte) error {
-		var err error
-		if obs, err = parse(body); err == nil {
+		var a A
+		err := decodeJSON(body, &a)
+		if err == nil {
+			obs, err = a.observation()
+		}
+		if err == nil {
 			err = f.plausible(obs)
 		}
 		return err
 	})
 	return obs, err
+}
+
+// field is a number a provider's answer must hold: its path in the
+// provider's JSON, named when the answer lacks it, and its value.
+type field struct {
+	path  string
+	value *float64
+}
+
+// observation builds an Observation from a provider's answer, once the
+// provider has read its own condition and time: the first of temperature,
+// humidity and wind the answer lacks is malformed (retried), a humidity
+// outside 0–100 implausible.
+func observation(temperature, humidity, wind field, condition, code string, at time.Time) (Observation, error) {
+	for _, f := range [...]field{temperature, humidity, wind} {
+		if f.value == nil {
+			return Observation{}, fmt.Errorf("%w: missing %s", errMalformed, f.path)
+		}
+	}
+	h, err := humidityPercent(*humidity.value)
+	if err != nil {
+		return Observation{}, err
+	}
+	return Observation{TemperatureC: *temperature.value, Condition: condition, ConditionCode: code,
+		Humidity: h, WindKph: *wind.value, ObservedAt: at}, nil
+}
+
+// decodeJSON unmarshals a 2xx body into v; one that does not decode is
+// malformed (retried).
+func decodeJSON(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	return nil
 }
 
 // statusFunc turns a non-2xx response into an error. For 429 and 5xx the

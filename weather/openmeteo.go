@@ -51,13 +51,13 @@ type geoPoint struct {
 // DefaultOpenMeteoURL and DefaultOpenMeteoGeocodingURL; a nil client selects
 // a fresh http.Client. An unusable URL is an error wrapping ErrInvalidConfig.
 func NewOpenMeteo(forecastURL, geocodingURL string, client *http.Client, opts Options) (*OpenMeteo, error) {
-	forecast, err := parseBaseURL(forecastURL, DefaultOpenMeteoURL)
+	forecast, err := parseBaseURL(forecastURL, DefaultOpenMeteoURL, "openmeteo forecast")
 	if err != nil {
-		return nil, fmt.Errorf("%w: openmeteo forecast URL: %w", ErrInvalidConfig, err)
+		return nil, err
 	}
-	geocoding, err := parseBaseURL(geocodingURL, DefaultOpenMeteoGeocodingURL)
+	geocoding, err := parseBaseURL(geocodingURL, DefaultOpenMeteoGeocodingURL, "openmeteo geocoding")
 	if err != nil {
-		return nil, fmt.Errorf("%w: openmeteo geocoding URL: %w", ErrInvalidConfig, err)
+		return nil, err
 	}
 	return &OpenMeteo{
 		forecast:  forecast,
@@ -169,8 +169,8 @@ type geoResponse struct {
 // parseGeocoding picks the result matching country, else the first one.
 func parseGeocoding(body []byte, country string) (geoPoint, error) {
 	var r geoResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		return geoPoint{}, fmt.Errorf("%w: %w", errMalformed, err)
+	if err := decodeJSON(body, &r); err != nil {
+		return geoPoint{}, err
 	}
 	if r.Error {
 		return geoPoint{}, &APIError{Provider: ProviderOpenMeteo, StatusCode: http.StatusOK, Message: cleanMessage(r.Reason)}
@@ -227,7 +227,7 @@ func (o *OpenMeteo) current(ctx context.Context, pt geoPoint) (Observation, erro
 		// Unix time avoids guessing the zone of "2026-11-25T10:15".
 		"timeformat": {"unixtime"},
 	}.Encode()
-	return o.fetch.observe(ctx, u, openMeteoStatusError, parseOpenMeteoCurrent)
+	return observe[forecastResponse](ctx, o.fetch, u, openMeteoStatusError)
 }
 
 // forecastResponse is the subset of /forecast we use. Pointers detect
@@ -243,45 +243,25 @@ type forecastResponse struct {
 	} `json:"current"`
 }
 
-// parseOpenMeteoCurrent decodes a 200 /forecast body.
-func parseOpenMeteoCurrent(body []byte) (Observation, error) {
-	var r forecastResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		return Observation{}, fmt.Errorf("%w: %w", errMalformed, err)
-	}
+// observation reads a 200 /forecast body.
+func (r forecastResponse) observation() (Observation, error) {
 	if r.Error {
 		return Observation{}, &APIError{Provider: ProviderOpenMeteo, StatusCode: http.StatusOK, Message: cleanMessage(r.Reason)}
 	}
 	c := r.Current
-	switch {
-	case c == nil:
+	if c == nil {
 		return Observation{}, fmt.Errorf("%w: missing current", errMalformed)
-	case c.Temperature == nil:
-		return Observation{}, fmt.Errorf("%w: missing current.temperature_2m", errMalformed)
-	case c.Humidity == nil:
-		return Observation{}, fmt.Errorf("%w: missing current.relative_humidity_2m", errMalformed)
-	case c.WeatherCode == nil || *c.WeatherCode != math.Trunc(*c.WeatherCode) || *c.WeatherCode < 0 || *c.WeatherCode > 1000:
+	}
+	if w := c.WeatherCode; w == nil || *w != math.Trunc(*w) || *w < 0 || *w > 1000 {
 		return Observation{}, fmt.Errorf("%w: missing or invalid current.weather_code", errMalformed)
-	case c.WindSpeed == nil:
-		return Observation{}, fmt.Errorf("%w: missing current.wind_speed_10m", errMalformed)
 	}
 	at, err := parseOpenMeteoTime(c.Time)
 	if err != nil {
 		return Observation{}, fmt.Errorf("%w: current.time: %w", errMalformed, err)
 	}
-	humidity, err := humidityPercent(*c.Humidity)
-	if err != nil {
-		return Observation{}, err
-	}
 	code := int(*c.WeatherCode)
-	return Observation{
-		TemperatureC:  *c.Temperature,
-		Condition:     WMOCondition(code),
-		ConditionCode: strconv.Itoa(code),
-		Humidity:      humidity,
-		WindKph:       *c.WindSpeed,
-		ObservedAt:    at,
-	}, nil
+	return observation(field{"current.temperature_2m", c.Temperature}, field{"current.relative_humidity_2m", c.Humidity},
+		field{"current.wind_speed_10m", c.WindSpeed}, WMOCondition(code), strconv.Itoa(code), at)
 }
 
 // parseOpenMeteoTime accepts unix seconds (timeformat=unixtime) or an

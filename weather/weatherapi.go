@@ -33,15 +33,11 @@ func NewWeatherAPI(key, baseURL string, client *http.Client, opts Options) (*Wea
 	if key == "" {
 		return nil, fmt.Errorf("%w: weatherapi needs an API key", ErrInvalidConfig)
 	}
-	base, err := parseBaseURL(baseURL, DefaultWeatherAPIURL)
+	base, err := parseBaseURL(baseURL, DefaultWeatherAPIURL, "weatherapi")
 	if err != nil {
-		return nil, fmt.Errorf("%w: weatherapi URL: %w", ErrInvalidConfig, err)
+		return nil, err
 	}
-	return &WeatherAPI{
-		key:   key,
-		base:  base,
-		fetch: newFetcher(client, opts, key),
-	}, nil
+	return &WeatherAPI{key: key, base: base, fetch: newFetcher(client, opts, key)}, nil
 }
 
 // Name returns "weatherapi".
@@ -69,7 +65,7 @@ func (w *WeatherAPI) current(ctx context.Context, q Query) (Observation, error) 
 	}
 	u := w.base.JoinPath("current.json")
 	u.RawQuery = url.Values{"key": {w.key}, "q": {loc}, "aqi": {"no"}}.Encode()
-	return w.fetch.observe(ctx, u, w.statusError, parseWeatherAPICurrent)
+	return observe[weatherAPICurrent](ctx, w.fetch, u, w.statusError)
 }
 
 // weatherAPIErrorBody is WeatherAPI's error document,
@@ -141,12 +137,8 @@ type weatherAPICurrent struct {
 	} `json:"current"`
 }
 
-// parseWeatherAPICurrent decodes a 200 current.json body.
-func parseWeatherAPICurrent(body []byte) (Observation, error) {
-	var r weatherAPICurrent
-	if err := json.Unmarshal(body, &r); err != nil {
-		return Observation{}, fmt.Errorf("%w: %w", errMalformed, err)
-	}
+// observation reads a 200 current.json body.
+func (r weatherAPICurrent) observation() (Observation, error) {
 	if r.Error != nil {
 		return Observation{}, fmt.Errorf("%w: error document with HTTP 200", errMalformed)
 	}
@@ -154,18 +146,8 @@ func parseWeatherAPICurrent(body []byte) (Observation, error) {
 	switch {
 	case c == nil:
 		return Observation{}, fmt.Errorf("%w: missing current", errMalformed)
-	case c.TempC == nil:
-		return Observation{}, fmt.Errorf("%w: missing current.temp_c", errMalformed)
 	case c.Condition == nil || c.Condition.Code == nil:
 		return Observation{}, fmt.Errorf("%w: missing current.condition.code", errMalformed)
-	case c.Humidity == nil:
-		return Observation{}, fmt.Errorf("%w: missing current.humidity", errMalformed)
-	case c.WindKph == nil:
-		return Observation{}, fmt.Errorf("%w: missing current.wind_kph", errMalformed)
-	}
-	humidity, err := humidityPercent(*c.Humidity)
-	if err != nil {
-		return Observation{}, err
 	}
 	// last_updated_epoch is when the observation was made; localtime_epoch
 	// (time of the request) is only a fallback.
@@ -178,28 +160,23 @@ func parseWeatherAPICurrent(body []byte) (Observation, error) {
 	default:
 		return Observation{}, fmt.Errorf("%w: missing current.last_updated_epoch", errMalformed)
 	}
-	return Observation{
-		TemperatureC:  *c.TempC,
-		Condition:     strings.TrimSpace(c.Condition.Text),
-		ConditionCode: strconv.Itoa(*c.Condition.Code),
-		Humidity:      humidity,
-		WindKph:       *c.WindKph,
-		ObservedAt:    time.Unix(epoch, 0).UTC(),
-	}, nil
+	return observation(field{"current.temp_c", c.TempC}, field{"current.humidity", c.Humidity}, field{"current.wind_kph", c.WindKph},
+		strings.TrimSpace(c.Condition.Text), strconv.Itoa(*c.Condition.Code), time.Unix(epoch, 0).UTC())
 }
 
-// parseBaseURL validates an absolute http(s) base URL, defaulting to def.
-func parseBaseURL(raw, def string) (*url.URL, error) {
+// parseBaseURL validates an absolute http(s) base URL, defaulting to def;
+// an unusable one is an ErrInvalidConfig naming what (the setting).
+func parseBaseURL(raw, def, what string) (*url.URL, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		raw = def
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, err
+	if err == nil && ((u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		err = fmt.Errorf("%q is not an absolute http(s) URL", raw)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s URL: %w", ErrInvalidConfig, what, err)
 	}
 	return u, nil
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"testing"
 
@@ -62,12 +61,21 @@ func postgresDB(t testing.TB) string {
 		testenv.Missing(t, "PostgreSQL at "+where+" (or set SHIPTRACK_TEST_DATABASE_URL)", err)
 	}
 	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "shiptrack_test_" + hex.EncodeToString(b)
+	dbURL, name := MissingDatabase(t)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("storetest: create database: %v", err)
 	}
+	return dbURL
+}
+
+// MissingDatabase returns the URL and name of a PostgreSQL database on
+// AdminURL that does not exist yet and is dropped, if made, when t ends.
+func MissingDatabase(t testing.TB) (dbURL, name string) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name = "shiptrack_test_" + hex.EncodeToString(b)
+	admin := AdminURL()
 	t.Cleanup(func() {
 		c, err := pgx.Connect(context.Background(), admin)
 		if err != nil {
@@ -84,5 +92,5 @@ func postgresDB(t testing.TB) string {
 		t.Fatalf("storetest: %v", err)
 	}
 	u.Path = "/" + name
-	return fmt.Sprint(u)
+	return u.String(), name
 }
