@@ -213,7 +213,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		BodyLimit:       cfg.HTTP.BodyLimit,
 		Tokens:          cfg.API.Tokens,
 		WriteTokens:     cfg.API.WriteTokens,
-		Writer:          writer(st, log),
+		Writer:          st,
 		RateLimit:       cfg.API.RateLimit,
 		RateBurst:       cfg.API.RateBurst,
 		TokenFailLimit:  cfg.API.TokenFailLimit,
@@ -422,19 +422,4 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// writer is the store as the API's writer.
-//
-// TODO(issue 15, at merge): the store's write side (Put, AppendEvents,
-// Events) comes from another branch; until it is merged *store.Store is
-// no api.Writer and the write routes stay off. Once merged, replace the
-// call with `Writer: st` so a missing method is a compile error.
-func writer(st any, log *slog.Logger) api.Writer {
-	w, ok := st.(api.Writer)
-	if !ok {
-		log.Warn("this build's store has no tracking-event writes: the write API is off")
-		return nil
-	}
-	return w
 }
