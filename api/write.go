@@ -139,7 +139,7 @@ func decodePut(body io.Reader) (shipment.ShipmentInput, error) {
 	if err != nil {
 		return in, r.bodyError(err)
 	}
-	_, err = r.objectFrom(first, "", func(key, name string) (bool, error) {
+	isObject, err := r.objectFrom(first, "", func(key, name string) (bool, error) {
 		switch key {
 		case "sender_address":
 			return true, r.str(name, &in.SenderAddress)
@@ -216,6 +216,9 @@ func decodePut(body io.Reader) (shipment.ShipmentInput, error) {
 	}
 	if err := r.end(); err != nil {
 		return in, err
+	}
+	if !isObject {
+		return in, invalid(r.bad...)
 	}
 	in.SenderAddress = strings.TrimSpace(in.SenderAddress)
 	in.ReceiverAddress = strings.TrimSpace(in.ReceiverAddress)

@@ -493,6 +493,10 @@ func TestPutShipment(t *testing.T) {
 	}
 	r = doAuth(t, "PUT", u, writeToken, "text")
 	assertProblem(t, r, 400)
+	r = doAuth(t, "PUT", u, writeToken, `["a"]`)
+	if p := assertProblem(t, r, 400); len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "body" {
+		t.Errorf("an array body: %s", r.body)
+	}
 	req, _ := http.NewRequest("PUT", u, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+writeToken)
 	req.Header.Set("Content-Type", "text/plain")
