@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/shipment"
@@ -192,4 +193,52 @@ func checkResponse(t *testing.T, srv http.Handler, r *http.Request) {
 	if strings.Contains(rec.Body.String(), "fuzz:") {
 		t.Fatalf("internal error text leaked: %s", rec.Body)
 	}
+}
+
+// FuzzDecodeEvents: any body either decodes to events that pass the text
+// rule, with a parsed time at most MaxFuture ahead and a normalised
+// status, or is refused with a 400/413 problem that names a field; it
+// never panics. It holds the token-by-token reader (strictjson.go) to
+// encoding/json's idea of valid JSON: what json.Valid refuses is refused.
+func FuzzDecodeEvents(f *testing.F) {
+	for _, s := range []string{
+		`{"occurred_at":"2026-12-01T08:15:00Z","status_text":"scanned"}`,
+		`[{"carrier":"DHL","tracking_number":"TN1","occurred_at":"2026-12-01T08:15:00+01:00","status_text":"x","status":"delivered"}]`,
+		`[{"occurred_at":"2026-12-01T08:15:00Z","status_text":"a","status_text":"b"}]`,
+		`{"message":{"a":[1,{"b":null}]}}`, `[1,"x",null,[],{}]`, `{} {}`, `[`, `{"a":`, ``, `null`, "\"\\ud800\"",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	now := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body string, batch bool) {
+		events, _, err := decodeEvents(strings.NewReader(body), batch, now)
+		if err != nil {
+			var p *Problem
+			if !errors.As(err, &p) || (p.Status != 400 && p.Status != 413) || (p.Status == 400 && len(p.InvalidParams) == 0) {
+				t.Fatalf("%q: error %v, want a 400 naming a field or a 413", body, err)
+			}
+			return
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("%q: invalid JSON accepted", body)
+		}
+		if len(events) == 0 || len(events) > MaxEventBatch {
+			t.Fatalf("%q: %d events", body, len(events))
+		}
+		for _, e := range events {
+			for _, s := range []string{e.EventID, e.StatusText, e.Location, e.Message, e.Carrier, e.TrackingNumber} {
+				if valid.Text(s, 1<<20) != nil {
+					t.Fatalf("%q: text %q breaks the rule", body, s)
+				}
+			}
+			if e.StatusText == "" || !shipment.IsStatus(e.Status) || e.OccurredAt.IsZero() || e.OccurredAt.After(now.Add(MaxFuture)) ||
+				e.OccurredAt.Location() != time.UTC || e.Source != shipment.SourceAPI {
+				t.Fatalf("%q: accepted %+v", body, e)
+			}
+			if batch && (e.Carrier == "" || e.TrackingNumber == "") {
+				t.Fatalf("%q: batch item without its shipment", body)
+			}
+		}
+	})
 }

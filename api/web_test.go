@@ -663,7 +663,21 @@ func TestScreenshots(t *testing.T) {
 	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := newWebServer(t, api.Config{Shipments: webWeather(st, webParisWeather(35*time.Minute))})
+	withW := webWeather(st, webParisWeather(35*time.Minute))
+	// A journey of a few events, as a carrier would have pushed them
+	// (the seed's shipments have one at most).
+	journey := &mock.Shipments{ListFn: withW.ListFn, GetFn: func(ctx context.Context, carrier, tn string) (shipment.Shipment, error) {
+		sh, err := withW.GetFn(ctx, carrier, tn)
+		day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+		sh.Events = []shipment.Event{
+			{OccurredAt: day.Add(15*time.Hour + 5*time.Minute), Status: "in_transit", StatusText: "inbound-scan", Location: "Paris hub", Message: "Arrived at the destination hub", Source: "api"},
+			{OccurredAt: day.Add(6*time.Hour + 40*time.Minute), Status: "in_transit", StatusText: "in-transit", Location: "Berlin hub", Message: "Left the sorting centre", Source: "api"},
+			{OccurredAt: day.Add(-14 * time.Hour), Status: "info_received", StatusText: "scanned", Location: "Berlin", Source: "import"},
+		}
+		sh.Status, sh.StatusText, sh.EventCount = "in_transit", "inbound-scan", 3
+		return sh, err
+	}}
+	srv := newWebServer(t, api.Config{Shipments: journey})
 	for _, width := range []int64{375, 1280} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			b := newWebTab(t, srv.URL)

@@ -139,7 +139,7 @@ func decodePut(body io.Reader) (shipment.ShipmentInput, error) {
 	if err != nil {
 		return in, r.bodyError(err)
 	}
-	_, err = r.objectFrom(first, "", func(key, name string) (bool, error) {
+	isObject, err := r.objectFrom(first, "", func(key, name string) (bool, error) {
 		switch key {
 		case "sender_address":
 			return true, r.str(name, &in.SenderAddress)
@@ -216,6 +216,9 @@ func decodePut(body io.Reader) (shipment.ShipmentInput, error) {
 	}
 	if err := r.end(); err != nil {
 		return in, err
+	}
+	if !isObject {
+		return in, invalid(r.bad...)
 	}
 	in.SenderAddress = strings.TrimSpace(in.SenderAddress)
 	in.ReceiverAddress = strings.TrimSpace(in.ReceiverAddress)
@@ -454,6 +457,35 @@ func itemIndex(name string) int {
 	return i
 }
 
+// repeatedIDs names the events of one request that repeat an earlier
+// one's event_id for the same shipment with other content: whichever the
+// store met first would win, so the request is refused instead. An exact
+// repeat is harmless (recorded once).
+func repeatedIDs(events []shipment.EventInput, single bool) error {
+	type k struct{ carrier, tn, id string }
+	first := make(map[k]int, len(events))
+	var bad []InvalidParam
+	for i, e := range events {
+		if e.EventID == "" {
+			continue
+		}
+		key := k{shipment.CarrierKey(e.Carrier), shipment.NormalizeTrackingNumber(e.TrackingNumber), e.EventID}
+		j, ok := first[key]
+		if !ok {
+			first[key] = i
+			continue
+		}
+		if !events[j].SameContent(e.Event) {
+			bad = append(bad, InvalidParam{Name: indexName("", i) + ".event_id",
+				Reason: "repeats the event_id of item " + strconv.Itoa(j) + " with different content"})
+		}
+	}
+	if len(bad) > 0 && !single {
+		return invalid(bad...)
+	}
+	return nil
+}
+
 // postShipmentEvents serves POST /shipment/{carrier}/{tracking_number}/events:
 // one event or an array, all-or-nothing; 201 when any was new, 200 when
 // every one was already recorded (a retry), with the shipment.
@@ -471,6 +503,9 @@ func (s *Server) postShipmentEvents(c echo.Context) error {
 	}
 	for i := range events {
 		events[i].Carrier, events[i].TrackingNumber = l.Carrier, l.TrackingNumber
+	}
+	if err := repeatedIDs(events, single); err != nil {
+		return err
 	}
 	res, err := s.cfg.Writer.AppendEvents(c.Request().Context(), events)
 	if err != nil {
@@ -497,6 +532,9 @@ func (s *Server) postEvents(c echo.Context) error {
 	}
 	events, _, err := decodeEvents(c.Request().Body, true, s.cfg.Now())
 	if err != nil {
+		return err
+	}
+	if err := repeatedIDs(events, false); err != nil {
 		return err
 	}
 	res, err := s.cfg.Writer.AppendEvents(c.Request().Context(), events)

@@ -278,7 +278,7 @@ func TestAppendEvents(t *testing.T) {
 	if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "event_id" {
 		t.Errorf("conflict names %+v", p.InvalidParams)
 	}
-	r = doAuth(t, "POST", u, writeToken, `[`+goodEvent+`,`+strings.Replace(goodEvent, "sorted", "lost", 1)+`]`)
+	r = doAuth(t, "POST", u, writeToken, `[`+strings.Replace(goodEvent, `"e1"`, `"e9"`, 1)+`,`+strings.Replace(goodEvent, "sorted", "lost", 1)+`]`)
 	if p := assertProblem(t, r, 409); len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "[1].event_id" {
 		t.Errorf("conflict in an array names %+v", p.InvalidParams)
 	}
@@ -376,6 +376,10 @@ func TestWriteBadInput(t *testing.T) {
 			[]string{"[3].occurred_at"}},
 		{"batch: item not an object", batch, `[` + bi(``) + `,7]`, 400, []string{"[1]"}},
 		{"batch: empty", batch, `[]`, 400, []string{"body"}},
+		{"batch: an event_id twice with other content", batch, `[` + bi(`,"event_id":"x"`) + `,` + bi(`,"event_id":"y"`) + `,` +
+			strings.Replace(bi(`,"event_id":"x"`), "scanned", "delivered", 1) + `]`, 400, []string{"[2].event_id"}},
+		{"an event_id twice with other content", one, `[` + ev(`,"event_id":"x"`) + `,` + strings.Replace(ev(`,"event_id":"x"`), "scanned", "lost", 1) + `]`, 400,
+			[]string{"[1].event_id"}},
 		{"batch of 100,001", batch, `[` + strings.Repeat(bi(``)+`,`, 100_000) + bi(``) + `]`, 413, nil},
 		{"batch one over the maximum", batch, `[` + strings.Repeat(bi(``)+`,`, api.MaxEventBatch) + bi(``) + `]`, 413, nil},
 		{"10 MB body", batch, `[` + bi(`,"message":"`+strings.Repeat("m", 10<<20)+`"`) + `]`, 413, nil},
@@ -489,6 +493,10 @@ func TestPutShipment(t *testing.T) {
 	}
 	r = doAuth(t, "PUT", u, writeToken, "text")
 	assertProblem(t, r, 400)
+	r = doAuth(t, "PUT", u, writeToken, `["a"]`)
+	if p := assertProblem(t, r, 400); len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "body" {
+		t.Errorf("an array body: %s", r.body)
+	}
 	req, _ := http.NewRequest("PUT", u, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+writeToken)
 	req.Header.Set("Content-Type", "text/plain")

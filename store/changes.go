@@ -20,7 +20,8 @@ var ErrNoChangeFeed = errors.New("store: database reports no changes")
 
 const (
 	// changeChannel is the PostgreSQL NOTIFY channel the triggers
-	// (migrations/postgres/00002_change_feed.sql) use.
+	// (migrations/postgres/00002_change_feed.sql, and for tracking events
+	// 00007_events_change_feed.sql) use.
 	changeChannel = "shiptrack_changes"
 	// changeFeedApp is the listener connection's application_name, so it
 	// can be told apart in pg_stat_activity.

@@ -224,7 +224,7 @@ func TestWatchChangesSQLiteInMemory(t *testing.T) {
 
 func TestWatchChangesReportsWrites(t *testing.T) {
 	t.Parallel()
-	s, _ := openPostgres(t)
+	s, url := openPostgres(t)
 	ch := watch(t, s)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -300,6 +300,21 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 			in := newShipment("TN1", "Street 10, 75001 Paris, France")
 			in.Status = "delivered"
 			if _, err := s.Import(ctx, []shipment.ShipmentInput{in}); err != nil {
+				t.Fatal(err)
+			}
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeShipments} }},
+		{"events appended", func(t *testing.T) {
+			if _, err := s.AppendEvents(ctx, []shipment.EventInput{{Carrier: "DHL", TrackingNumber: "TN2",
+				Event: shipment.Event{OccurredAt: now, StatusText: "delivery"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeShipments} }},
+		// The events table's own trigger (migration 7), without the
+		// shipments update a store write makes too.
+		{"event row written by another client", func(t *testing.T) {
+			conn := connect(t, ctx, url)
+			if _, err := conn.Exec(ctx, `INSERT INTO events (shipment_id, event_id, occurred_at, status, status_text, source)
+				SELECT id, 'psql', now(), 'delivered', 'Delivered', 'api' FROM shipments LIMIT 1`); err != nil {
 				t.Fatal(err)
 			}
 		}, func() shipment.Change { return shipment.Change{Kind: shipment.ChangeShipments} }},

@@ -33,12 +33,14 @@ const writeLockID = 0x73687074726b // "shptrk"
 
 // beginWrite serialises the transactions that change shipments and
 // returns their updated_at stamp: later than every stamp already stored,
-// whatever the clocks of the replicas say. Taken first in the
-// transaction and held until it commits, the lock makes commit order
-// stamp order, so a reader that has seen the stamps up to T will never
-// later find a newer commit stamped before T: that is what lets a sync
-// client follow (updated_at, id) without missing a change. SQLite
-// transactions are serialised already (BEGIN IMMEDIATE).
+// whatever the clocks of the replicas say. Taken before the
+// transaction's first write of shipments (Import and Put: at their start;
+// AppendEvents: after its inserts, before the shipments update) and held
+// until it commits, the lock makes commit order stamp order, so a reader
+// that has seen the stamps up to T will never later find a newer commit
+// stamped before T: that is what lets a sync client follow (updated_at,
+// id) without missing a change. SQLite transactions are serialised
+// already (BEGIN IMMEDIATE).
 func (s *Store) beginWrite(tx *gorm.DB) (time.Time, error) {
 	if s.driver == "postgres" {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", writeLockID).Error; err != nil {
@@ -72,11 +74,10 @@ func (s *Store) beginWrite(tx *gorm.DB) (time.Time, error) {
 func (s *Store) AppendEvents(ctx context.Context, in []shipment.EventInput) (shipment.AppendResult, error) {
 	var res shipment.AppendResult
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		now, err := s.beginWrite(tx)
-		if err != nil {
-			return err
-		}
-		res, err = appendEvents(ctx, tx, in, now)
+		// The write lock only at the end, for the shipments update: the
+		// lookups and inserts of concurrent batches run side by side.
+		var err error
+		res, err = appendEvents(ctx, tx, in, time.Now().UTC().Truncate(time.Microsecond), func() (time.Time, error) { return s.beginWrite(tx) })
 		return err
 	})
 	if err != nil {
@@ -92,9 +93,12 @@ type pendingEvent struct {
 	ev         shipment.Event
 }
 
-// appendEvents is AppendEvents inside the caller's transaction, with the
-// stamp of beginWrite (Import uses it for its status events).
-func appendEvents(ctx context.Context, tx *gorm.DB, in []shipment.EventInput, now time.Time) (shipment.AppendResult, error) {
+// appendEvents is AppendEvents inside the caller's transaction (Import
+// uses it for its status events): now is the events' created_at and the
+// time their occurred_at is checked against; stamp, called only when a
+// shipment changes, right before it is updated, is beginWrite (or the
+// stamp the caller got from it).
+func appendEvents(ctx context.Context, tx *gorm.DB, in []shipment.EventInput, now time.Time, stamp func() (time.Time, error)) (shipment.AppendResult, error) {
 	var res shipment.AppendResult
 	if len(in) == 0 {
 		return res, nil
@@ -189,7 +193,11 @@ func appendEvents(ctx context.Context, tx *gorm.DB, in []shipment.EventInput, no
 	for id := range touched {
 		ids2 = append(ids2, id)
 	}
-	return res, setLatest(ctx, pool, isPostgres(tx), ids2, now)
+	at, err := stamp()
+	if err != nil {
+		return res, err
+	}
+	return res, setLatest(ctx, pool, isPostgres(tx), ids2, at)
 }
 
 // evKey identifies an event: its shipment's id and its event id.

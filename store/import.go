@@ -119,7 +119,7 @@ func (s *Store) Import(ctx context.Context, in []shipment.ShipmentInput) (Import
 			if err != nil {
 				return err
 			}
-			ev, err := appendEvents(ctx, tx, events, now)
+			ev, err := appendEvents(ctx, tx, events, now, func() (time.Time, error) { return now, nil })
 			if err != nil {
 				return err
 			}
