@@ -150,7 +150,7 @@ func TestListPaginationAndFilters(t *testing.T) {
 		if list := decode[[]api.ShipmentJSON](t, r); len(list) != 1 || list[0].TrackingNumber != "TN12345681" {
 			t.Errorf("carrier filter: %s", r.body)
 		}
-		r = do(t, "GET", base+"/shipment/?status=delivery", "", "")
+		r = do(t, "GET", base+"/shipment/?status=out_for_delivery", "", "")
 		if list := decode[[]api.ShipmentJSON](t, r); len(list) != 1 || list[0].Carrier != "DPD" {
 			t.Errorf("status filter: %s", r.body)
 		}
