@@ -27,7 +27,7 @@ func TestNextLinkKeepsFilters(t *testing.T) {
 			var in []shipment.ShipmentInput
 			for i := range 30 {
 				in = append(in, shipment.ShipmentInput{TrackingNumber: fmt.Sprintf("TN%03d", i), Carrier: []string{"DHL", "UPS", "gls"}[i%3],
-					Status: []string{"in_transit", "delivered"}[i%2], ReceiverAddress: "S 1, 1000 Brussels, Belgium",
+					Status: []string{"Delivered", "exception"}[i%2], ReceiverAddress: "S 1, 1000 Brussels, Belgium",
 					Articles: []shipment.Article{{Name: "A", Quantity: 1, Price: 100}}})
 			}
 			if _, err := st.Import(context.Background(), in); err != nil {
@@ -39,9 +39,9 @@ func TestNextLinkKeepsFilters(t *testing.T) {
 				query, carrier, status string
 				want                   int
 			}{
-				{"status=in_transit", "", "in_transit", 15},
+				{"status=delivered", "", "delivered", 15},
 				{"carrier=dhl", "dhl", "", 10},
-				{"carrier=UPS&status=delivered", "ups", "delivered", 5},
+				{"carrier=UPS&status=exception", "ups", "exception", 5},
 			} {
 				rows := 0
 				next := srv.URL + "/shipment/?limit=2&" + tt.query
