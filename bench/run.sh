@@ -251,7 +251,9 @@ start_server() { # DB-or-sqlite:URL LOGNAME [extra env...]
 }
 
 # wait_weather N: until the server's first refresh run has fetched N
-# locations (or reported them failed/skipped) and the queue is empty.
+# locations (or reported them failed/skipped) and the queue is empty. A run
+# queues one job per place (locations of one city share it), so fewer than
+# N when places are shared: then every queued one counts.
 wait_weather() {
 	local deadline=$((SECONDS + 900)) s
 	while [ $SECONDS -lt $deadline ]; do
@@ -260,7 +262,7 @@ wait_weather() {
 import json, sys
 s = json.loads(sys.argv[1]); n = int(sys.argv[2])
 done = s["fetched"] + s["failed"] + s["skipped"]
-sys.exit(0 if s["last_run_queued"] > 0 and done >= n and s["queue_depth"] == 0 else 1)' "$s" "$1" 2>/dev/null; then
+sys.exit(0 if s["last_run_queued"] > 0 and done >= min(n, s["last_run_queued"]) and s["queue_depth"] == 0 else 1)' "$s" "$1" 2>/dev/null; then
 			echo "$s"
 			return 0
 		fi
