@@ -50,11 +50,57 @@ func FuzzDecodeLookup(f *testing.F) {
 	f.Add([]byte("--X\r\nContent-Disposition: form-data; name=\"tracking_number\"\r\n\r\nTN12345678\r\n"+
 		"--X\r\nContent-Disposition: form-data; name=\"carrier\"\r\n\r\nDHL\r\n--X--\r\n"), "X", "multipart/form-data; boundary=X")
 	f.Add([]byte(""), "", "")
+	for _, body := range flatJSONCases {
+		f.Add([]byte(body), "X", "application/json")
+	}
 	f.Fuzz(func(t *testing.T, body []byte, boundary, rawCT string) {
+		checkFlatJSON(t, body)
 		for _, ct := range fuzzContentTypes(boundary, rawCT) {
 			checkDecodeLookup(t, body, ct)
 		}
 	})
+}
+
+// flatJSONCases are bodies near the edge of flatJSONLookup's short cut.
+var flatJSONCases = []string{
+	`{}`, ` { } `, "\t{\"carrier\" :\r\n\"DHL\" }\n",
+	`{"carrier":"A","carrier":null}`, `{"carrier":null,"carrier":"B"}`,
+	`{"carrier":5,"carrier":"B"}`, `{"carrier":"B","carrier":5}`,
+	`{"Carrier":"DHL","TRACKING_NUMBER":"TN1"}`, `{"carrier":"DHL","x":"y","tracking_number":"TN1"}`,
+	`{"carrier":"Dé","tracking_number":"ü"}`, `{"carrier":"D\u0048L"}`, `{"carrier":"a\tb"}`,
+	`{"carrier":"DHL",}`, `{"carrier":"DHL"} x`, `{"carrier":"DHL"}}`, `{"carrier" "DHL"}`,
+	`{"carrier":nul}`, `{"carrier":nullx}`, `{"carrier":"DHL"`, `{"carrier`, `{,}`, `{"":""}`,
+	`{"x":{"carrier":"DHL"}}`, `{"x":[],"carrier":"DHL"}`, `{"carrier":true}`, "\ufeff{}",
+}
+
+// checkFlatJSON fails when flatJSONLookup takes a body and answers
+// otherwise than mapJSONLookup, the decoding it stands in for.
+func checkFlatJSON(t *testing.T, body []byte) {
+	t.Helper()
+	got, ok := flatJSONLookup(body)
+	if !ok {
+		return
+	}
+	want, err := mapJSONLookup(body)
+	if err != nil || got != want {
+		t.Fatalf("flatJSONLookup(%q) = %+v, mapJSONLookup = %+v, %v", body, got, want, err)
+	}
+}
+
+// TestFlatJSONLookup checks the short cut on its edges, and that the
+// common body takes it (else the speed-up is silently gone).
+func TestFlatJSONLookup(t *testing.T) {
+	for _, body := range flatJSONCases {
+		checkFlatJSON(t, []byte(body))
+	}
+	for _, body := range []string{
+		`{"tracking_number":"TN12345678","carrier":"DHL"}`,
+		` {"carrier": "DHL", "tracking_number": null} `,
+	} {
+		if _, ok := flatJSONLookup([]byte(body)); !ok {
+			t.Errorf("%s: not decoded by the short cut", body)
+		}
+	}
 }
 
 func checkDecodeLookup(t *testing.T, body []byte, ct string) {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -260,9 +261,15 @@ func (l lookup) checked() (lookup, error) {
 // Every failure is a *Problem naming what is wrong.
 func decodeLookup(r *http.Request) (lookup, error) {
 	ct := r.Header.Get(echo.HeaderContentType)
-	mt, _, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil {
-		mt = ""
+	// The exact common header skips ParseMediaType, which allocates a
+	// parameter map for every request; it answers the same for it.
+	mt := echo.MIMEApplicationJSON
+	if ct != mt {
+		var err error
+		mt, _, err = mime.ParseMediaType(ct)
+		if ct == "" || err != nil {
+			mt = ""
+		}
 	}
 	switch mt {
 	case echo.MIMEApplicationJSON:
@@ -299,8 +306,16 @@ func decodeJSONLookup(body io.Reader) (lookup, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "empty; send a JSON object with tracking_number and carrier"})
 	}
-	// Decode into generic values first so a wrong type names its field;
-	// one pass, as this is every POST lookup's cost.
+	if l, ok := flatJSONLookup(raw); ok {
+		return l, nil
+	}
+	return mapJSONLookup(raw)
+}
+
+// mapJSONLookup decodes any JSON body: generic values first so a wrong
+// type names its field. Its answers (and messages) are the contract;
+// flatJSONLookup only takes a short cut for bodies it answers alike.
+func mapJSONLookup(raw []byte) (lookup, error) {
 	var fields map[string]any
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "malformed JSON: " + jsonReason(err)})
@@ -323,6 +338,107 @@ func decodeJSONLookup(body io.Reader) (lookup, error) {
 		return lookup{}, invalid(bad...)
 	}
 	return l, nil
+}
+
+// flatJSONLookup decodes the common body, one flat object whose values
+// are strings without escapes or null, with no allocation beyond the two
+// strings; ok is false for anything else, which mapJSONLookup decodes.
+// For the bodies it takes it answers what mapJSONLookup does: keys match
+// exactly (not case-folded as in struct decoding), the last of duplicate
+// keys wins, null is absent, other keys are ignored. FuzzDecodeLookup
+// checks the two agree.
+func flatJSONLookup(raw []byte) (l lookup, ok bool) {
+	i := skipJSONSpace(raw, 0)
+	if i == len(raw) || raw[i] != '{' {
+		return l, false
+	}
+	i = skipJSONSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return l, skipJSONSpace(raw, i+1) == len(raw)
+	}
+	for {
+		k0, k1, ok := flatJSONString(raw, i)
+		if !ok {
+			return l, false
+		}
+		i = skipJSONSpace(raw, k1+1)
+		if i == len(raw) || raw[i] != ':' {
+			return l, false
+		}
+		i = skipJSONSpace(raw, i+1)
+		var v string
+		switch {
+		case i < len(raw) && raw[i] == '"':
+			v0, v1, ok := flatJSONString(raw, i)
+			if !ok {
+				return l, false
+			}
+			if key := raw[k0:k1]; string(key) == "tracking_number" || string(key) == "carrier" {
+				v = string(raw[v0:v1])
+			}
+			i = v1 + 1
+		case bytes.HasPrefix(raw[i:], []byte("null")):
+			i += len("null")
+		default:
+			return l, false
+		}
+		switch string(raw[k0:k1]) {
+		case "tracking_number":
+			l.TrackingNumber = v
+		case "carrier":
+			l.Carrier = v
+		}
+		i = skipJSONSpace(raw, i)
+		switch {
+		case i == len(raw):
+			return l, false
+		case raw[i] == ',':
+			i = skipJSONSpace(raw, i+1)
+		case raw[i] == '}':
+			return l, skipJSONSpace(raw, i+1) == len(raw)
+		default:
+			return l, false
+		}
+	}
+}
+
+// flatJSONString finds the JSON string starting at raw[i] ('"'): its
+// contents are raw[start:end] and raw[end] is the closing quote. ok is
+// false for escapes, control characters and invalid UTF-8, whose decoding
+// is left to encoding/json.
+func flatJSONString(raw []byte, i int) (start, end int, ok bool) {
+	if i >= len(raw) || raw[i] != '"' {
+		return 0, 0, false
+	}
+	ascii := true
+	for j := i + 1; j < len(raw); j++ {
+		switch c := raw[j]; {
+		case c == '"':
+			if !ascii && !utf8.Valid(raw[i+1:j]) {
+				return 0, 0, false
+			}
+			return i + 1, j, true
+		case c == '\\' || c < 0x20:
+			return 0, 0, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return 0, 0, false
+}
+
+// skipJSONSpace is the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipJSONSpace(raw []byte, i int) int {
+	for i < len(raw) {
+		switch raw[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
 }
 
 func jsonReason(err error) string {

@@ -229,11 +229,12 @@ wait_http "http://127.0.0.1:$FAKE_PORT/stats" 10 || die "fake provider did not s
 fake_calls() { curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])'; }
 
 SRV_PID=
-start_server() { # DB LOGNAME [extra env...]
-	local db=$1 logname=$2
+start_server() { # DB-or-sqlite:URL LOGNAME [extra env...]
+	local db=$1 logname=$2 url
 	shift 2
+	case $db in sqlite:*) url=$db ;; *) url=$(db_url "$db") ;; esac
 	(cd "$OUT" && exec env \
-		SHIPTRACK_DATABASE_URL="$(db_url "$db")" \
+		SHIPTRACK_DATABASE_URL="$url" \
 		SHIPTRACK_LISTEN="127.0.0.1:$API_PORT" \
 		SHIPTRACK_SEED=false \
 		SHIPTRACK_LOG_LEVEL=error \
@@ -250,7 +251,9 @@ start_server() { # DB LOGNAME [extra env...]
 }
 
 # wait_weather N: until the server's first refresh run has fetched N
-# locations (or reported them failed/skipped) and the queue is empty.
+# locations (or reported them failed/skipped) and the queue is empty. A run
+# queues one job per place (locations of one city share it), so fewer than
+# N when places are shared: then every queued one counts.
 wait_weather() {
 	local deadline=$((SECONDS + 900)) s
 	while [ $SECONDS -lt $deadline ]; do
@@ -259,7 +262,7 @@ wait_weather() {
 import json, sys
 s = json.loads(sys.argv[1]); n = int(sys.argv[2])
 done = s["fetched"] + s["failed"] + s["skipped"]
-sys.exit(0 if s["last_run_queued"] > 0 and done >= n and s["queue_depth"] == 0 else 1)' "$s" "$1" 2>/dev/null; then
+sys.exit(0 if s["last_run_queued"] > 0 and done >= min(n, s["last_run_queued"]) and s["queue_depth"] == 0 else 1)' "$s" "$1" 2>/dev/null; then
 			echo "$s"
 			return 0
 		fi
@@ -497,6 +500,32 @@ EOF
 
 	stop_pid "$REF_PID"
 	stop_pid "$SRV_PID"
+
+	# The SQLite database path: what `go run .` serves (issue 17, the
+	# embedded default's tail). Same dataset, same fresh GETs, no
+	# PostgreSQL; the weather is fetched before measuring so no refresh
+	# writes during it.
+	sqlite_url=sqlite:$OUT/bench-$n.db
+	rm -f "$OUT/bench-$n.db"*
+	timed_import "import-sqlite-$name" "$sqlite_url" "$DATA/$name.csv"
+	if [ "$IMPORT_DONE" = true ]; then
+		start_server "$sqlite_url" "server-sqlite-$name"
+		wait_http "http://127.0.0.1:$API_PORT/healthz" 60 || die "SQLite server did not start; see $RAW/server-sqlite-$name.log"
+		wait_weather 1 >/dev/null
+		sleep 1 # the last fetches in flight
+		WARM=$DURATION
+		DURATION=5s
+		measure "$n" 0 sqlite_db_path "$SRV_PID" "$API_PORT" "" fresh "$lookups" >/dev/null 2>&1
+		DURATION=$WARM
+		for run in $(seq 1 "$RUNS"); do
+			measure "$n" "$run" sqlite_db_path "$SRV_PID" "$API_PORT" "" fresh "$lookups"
+		done
+		stop_pid "$SRV_PID"
+	else
+		log "size $n: SQLite import not finished; no sqlite_db_path"
+	fi
+	rm -f "$OUT/bench-$n.db"*
+
 	# Requests the server logged as failed (log level error): wrk does not
 	# see those whose client had already hung up at the end of a run.
 	srvlog=$RAW/server-$name.log

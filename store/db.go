@@ -47,7 +47,25 @@ const (
 	// throughput); a channel's waiters are served first come, first
 	// served.
 	readSlotCount = 16
+	// sqliteReadSlots is readSlotCount on SQLite: one read at a time. A
+	// goroutine inside a cgo call keeps its P until sysmon takes it back,
+	// so with 16 reads in SQLite at once and GOMAXPROCS=2 the HTTP and
+	// JSON work waited behind them (database-path p99 80-86 ms at 64
+	// connections). One slot keeps at most one P in cgo, and the other
+	// serves HTTP; a point read is short, so the FIFO queue drains fast.
+	// Measured against 2, 4 and 16 slots and GOMAXPROCS 4 and 8: the
+	// lowest median p99 at 1.03x today's throughput (docs/benchmarks.md,
+	// 2026-12-02; issue 17).
+	sqliteReadSlots = 1
 )
+
+// readSlotsFor is the number of read slots for driver.
+func readSlotsFor(driver string) int {
+	if driver == "sqlite" {
+		return sqliteReadSlots
+	}
+	return readSlotCount
+}
 
 // acquireRead waits for a read slot, or until ctx is done; releaseRead
 // gives it back.
@@ -125,7 +143,7 @@ func open(ctx context.Context, url string, migrate bool) (_ *Store, err error) {
 	sqlDB.SetMaxOpenConns(poolSize)
 	sqlDB.SetMaxIdleConns(poolSize)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, sqlDB: sqlDB, driver: driver, url: url, readSlots: make(chan struct{}, readSlotCount)}
+	s := &Store{db: db, sqlDB: sqlDB, driver: driver, url: url, readSlots: make(chan struct{}, readSlotsFor(driver))}
 	err = s.Ping(ctx)
 	if err != nil && driver == "postgres" && missingDatabase(err) {
 		// A fresh server has no shiptrack database: make it, as the

@@ -33,8 +33,8 @@ func (s *Store) HoldReadSlotsForTest(n int) (release func()) {
 	}
 }
 
-// ReadSlotCount is the number of reads that run at once.
-const ReadSlotCount = readSlotCount
+// ReadSlotCountForTest is the number of reads that run at once on s.
+func (s *Store) ReadSlotCountForTest() int { return cap(s.readSlots) }
 
 // UnsharePlacesForTest puts the database back in its shape from before
 // weather was shared per place: no place keys, no links, and a weather row

@@ -291,7 +291,7 @@ func TestReadsQueueForSlots(t *testing.T) {
 			if _, _, err := s.SeedIfEmpty(ctx); err != nil {
 				t.Fatal(err)
 			}
-			release := s.HoldReadSlotsForTest(store.ReadSlotCount)
+			release := s.HoldReadSlotsForTest(s.ReadSlotCountForTest())
 			for name, read := range map[string]func(context.Context) error{
 				"get":  func(ctx context.Context) error { _, err := s.Get(ctx, "DHL", "TN12345678"); return err },
 				"list": func(ctx context.Context) error { _, err := s.List(ctx, shipment.ListParams{Limit: 2}); return err },
