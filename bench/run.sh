@@ -101,7 +101,7 @@ mkdir -p "$DATA" "$RAW"
 log() { printf '%s bench: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-for tool in go wrk curl python3 psql; do
+for tool in go wrk curl python3 psql pgbench; do
 	command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
 done
 (cd "$ROOT" && go build -o "$GEN" ./bench/gencsv) || die "building bench/gencsv failed"
@@ -414,6 +414,27 @@ e = sum(w[k] for k in ("err_status", "err_connect", "err_read", "err_write", "er
 print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d" % (w["rps"], w["p50_ms"], w["p99_ms"], e))' "$json"), peak RSS $((peak / 1024)) MiB, load $load"
 }
 
+# PostgreSQL's own point-select ceiling on this machine, nothing of
+# shiptrack on top: pgbench's select-only script on a scale-10 database
+# (1,000,000 accounts), prepared statements, as many connections and
+# threads as wrk uses. Measured in the same runs as the lookups it bounds,
+# so the database-path targets are ratios within one run.
+CEIL_DB=shiptrack_bench_pgbench
+ceiling_init() {
+	fresh_db "$CEIL_DB"
+	pgbench -i -q -s 10 "$PG/$CEIL_DB" >"$RAW/pgbench-init.txt" 2>&1 || { cat "$RAW/pgbench-init.txt" >&2; die "pgbench -i failed"; }
+}
+ceiling() { # SIZE RUN
+	local f=$RAW/pgbench-$1-$2.txt tps load
+	load=$(awk '{print $1}' /proc/loadavg)
+	pgbench -S -M prepared -c "$CONNS" -j "$THREADS" -T "$(secs "$DURATION")" -n "$PG/$CEIL_DB" >"$f" 2>&1 || { cat "$f" >&2; die "pgbench -S failed"; }
+	tps=$(awk '/^tps = / {print $3; exit}' "$f")
+	[ -n "$tps" ] || { cat "$f" >&2; die "pgbench gave no tps"; }
+	emit "{\"kind\":\"ceiling\",\"size\":$1,\"run\":$2,\"name\":\"pgbench_select\",\"tps\":$tps,\"load1\":$load}"
+	log "size $1 run $2 pgbench -S -M prepared -c $CONNS -j $THREADS: $tps tps, load $load"
+}
+ceiling_init
+
 IFS=, read -r -a SIZES <<<"$SHIPMENTS"
 LARGEST=0
 for n in "${SIZES[@]}"; do [ "$n" -gt "$LARGEST" ] && LARGEST=$n; done
@@ -467,6 +488,7 @@ EOF
 		measure "$n" "$run" lookup_post "$SRV_PID" "$API_PORT" "$db" post "$lookups"
 		measure "$n" "$run" lookup_get "$SRV_PID" "$API_PORT" "$db" get "$lookups"
 		measure "$n" "$run" lookup_db "$SRV_PID" "$API_PORT" "$db" fresh "$lookups"
+		ceiling "$n" "$run"
 		measure "$n" "$run" lookup_hot "$SRV_PID" "$API_PORT" "$db" hot "$lookups"
 		measure "$n" "$run" list_first "$SRV_PID" "$API_PORT" "$db" path "$first" "$TOKEN"
 		measure "$n" "$run" list_deep "$SRV_PID" "$API_PORT" "$db" path "$deep" "$TOKEN"
