@@ -106,16 +106,18 @@ func (c readCols) dests(d []any, row any) []any {
 // scanDest is the destination that scans a column into the field p points
 // to. A joined column's NULL (nothing joined) reads as the zero value;
 // pointer fields read NULL as nil and keep their allocation from one row
-// to the next, as ids skip database/sql's conversion through a string.
+// to the next. They assign what the drivers return directly: going
+// through sql.Null[T] (convertAssign) allocated on every column of every
+// row, a third more allocations per list page.
 func scanDest(p any, joined bool) any {
 	switch p := p.(type) {
 	case *uint64:
-		return uint64Dest{p}
+		return zeroDest[uint64]{p}
 	case **uint64:
 		return ptrDest[uint64]{p}
 	case **time.Time:
 		return ptrDest[time.Time]{p}
-	case *string, *int, *int64, *float64, *time.Time:
+	case *string, *int64, *time.Time:
 		if !joined {
 			return p
 		}
@@ -139,43 +141,63 @@ func scanDest(p any, joined bool) any {
 type zeroDest[T any] struct{ p *T }
 
 func (d zeroDest[T]) Scan(src any) error {
-	var v sql.Null[T]
-	err := v.Scan(src)
-	*d.p = v.V
-	return err
+	if src == nil {
+		var zero T
+		*d.p = zero
+		return nil
+	}
+	return assign(d.p, src)
 }
 
 // ptrDest scans a nullable column into a *T.
 type ptrDest[T any] struct{ p **T }
 
 func (d ptrDest[T]) Scan(src any) error {
-	var v sql.Null[T]
-	if err := v.Scan(src); err != nil || !v.Valid {
+	if src == nil {
 		*d.p = nil
-		return err
+		return nil
 	}
 	if *d.p == nil {
 		*d.p = new(T)
 	}
-	**d.p = v.V
-	return nil
+	return assign(*d.p, src)
 }
 
-// uint64Dest scans an id; NULL reads as 0.
-type uint64Dest struct{ p *uint64 }
-
-func (d uint64Dest) Scan(src any) error {
-	switch v := src.(type) {
-	case int64:
-		*d.p = uint64(v)
-		return nil
-	case nil:
-		*d.p = 0
+// assign stores the non-NULL driver value src in *p: directly for what
+// the drivers return (int64, float64, string, []byte, time.Time; pgx
+// returns numeric as a string), through database/sql's conversion
+// otherwise.
+func assign[T any](p *T, src any) error {
+	if v, ok := src.(T); ok {
+		*p = v
 		return nil
 	}
-	var v sql.Null[uint64]
+	switch p := any(p).(type) {
+	case *uint64:
+		if v, ok := src.(int64); ok && v >= 0 {
+			*p = uint64(v)
+			return nil
+		}
+	case *int:
+		if v, ok := src.(int64); ok {
+			*p = int(v)
+			return nil
+		}
+	case *float64:
+		if v, ok := src.(string); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			*p = f
+			return err
+		}
+	case *string:
+		if v, ok := src.([]byte); ok {
+			*p = string(v)
+			return nil
+		}
+	}
+	var v sql.Null[T]
 	err := v.Scan(src)
-	*d.p = v.V
+	*p = v.V
 	return err
 }
 
