@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 
 	"github.com/shiptrack/shiptrack/shipment"
@@ -45,12 +46,13 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// The read path is hand-written SQL run on the GORM handle: one statement
-// returns a shipment with its location, weather and articles (one row per
-// article) in one round trip, scanned into the table row types (db.go)
-// with column lists made from those types, so a column added to a row type
-// is read without touching this file (fields tagged read:"-" are not read).
-// The ? placeholders become each driver's own through GORM.
+// The read path is hand-written SQL run on the GORM handle's pool: one
+// statement returns a shipment with its location, weather and articles
+// (one row per article) in one round trip, scanned into the table row
+// types (db.go) with column lists made from those types, so a column added
+// to a row type is read without touching this file (fields tagged
+// read:"-" are not read). The $n placeholders work on both PostgreSQL and
+// SQLite.
 var (
 	readShipmentCols = readColumnsOf(&shipmentRow{}, "s", false)
 	readLocationCols = readColumnsOf(&locationRow{}, "l", true)
@@ -58,7 +60,7 @@ var (
 	readArticleCols  = readColumnsOf(&articleRow{}, "a", true)
 	readColumns      = strings.Join(slices.Concat(readShipmentCols.names, readLocationCols.names, readWeatherCols.names, readArticleCols.names), ", ")
 	getSQL           = "SELECT " + readColumns + " FROM shipments s" + readJoins +
-		" WHERE s.carrier_key = ? AND s.tracking_number = ? ORDER BY a.position"
+		" WHERE s.carrier_key = $1 AND s.tracking_number = $2 ORDER BY a.position"
 )
 
 // readJoins follows a shipments relation named s. Weather that was never
@@ -201,6 +203,15 @@ func assign[T any](p *T, src any) error {
 	return err
 }
 
+// readPool is the GORM handle's connection pool, which the lookups query
+// directly: db.Raw(...).Rows() builds a GORM statement for each call
+// (copying the 1.3 kB SQL byte by byte to bind its placeholders, 25
+// allocations, 3.8 kB), which cost 20-35 µs more per lookup than the pool
+// on SQLite (go test -bench, same session) and showed as +14% server CPU
+// per database-path lookup in bench/run.sh --quick: more than the 5% the
+// redesign may cost (docs/benchmarks.md, issue 14).
+func (s *Store) readPool() gorm.ConnPool { return s.db.Statement.ConnPool }
+
 // readRows is one row of the read statements, in the table row types: a
 // shipment, its location and weather when known (zero ID, nil FetchedAt
 // when not), and one of its articles (zero ID when it has none).
@@ -273,7 +284,7 @@ func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page,
 	)
 	arg := func(v any) string {
 		args = append(args, v)
-		return "?"
+		return "$" + strconv.Itoa(len(args))
 	}
 	if p.Carrier != "" {
 		where = append(where, "carrier_key = "+arg(shipment.CarrierKey(p.Carrier)))
@@ -301,7 +312,7 @@ func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page,
 		return shipment.Page{}, fmt.Errorf("store: list: %w", err)
 	}
 	defer s.releaseRead()
-	rows, err := s.db.WithContext(ctx).Raw(q.String(), args...).Rows()
+	rows, err := s.readPool().QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return shipment.Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
 	}
@@ -327,7 +338,7 @@ func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (shipme
 		return shipment.Shipment{}, fmt.Errorf("store: get: %w", err)
 	}
 	defer s.releaseRead()
-	rows, err := s.db.WithContext(ctx).Raw(getSQL, shipment.CarrierKey(carrier), shipment.NormalizeTrackingNumber(trackingNumber)).Rows()
+	rows, err := s.readPool().QueryContext(ctx, getSQL, shipment.CarrierKey(carrier), shipment.NormalizeTrackingNumber(trackingNumber))
 	if err != nil {
 		return shipment.Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
 	}
