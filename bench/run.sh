@@ -341,7 +341,9 @@ fi
 # fetched, record it; the server keeps running (SRV_PID).
 refresh() {
 	local db=$1 label=$2 locs calls0 t0 secs status fetched
-	locs=$(sql "$db" "select count(*) from locations")
+	# Locations of one place share a weather row and one fetch (issue 13):
+	# the refresh is done when every place is fetched.
+	locs=$(sql "$db" "select count(distinct coalesce(weather_location_id, id)) from locations")
 	calls0=$(fake_calls)
 	t0=$(now)
 	start_server "$db" "server-$label" SHIPTRACK_PPROF_LISTEN="127.0.0.1:$PPROF_PORT"

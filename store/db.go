@@ -23,8 +23,10 @@ import (
 // Store reads and writes shiptrack's data through GORM. It is safe for
 // concurrent use.
 type Store struct {
+	// db is the one handle every read and write goes through.
 	db *gorm.DB
-	// sqlDB is db's pool, used directly by the read path (query.go).
+	// sqlDB is db's pool, for what needs database/sql itself: goose and
+	// the change listener's own connection.
 	sqlDB  *sql.DB
 	driver string // "sqlite" or "postgres"
 	url    string // for the change listener's own connection
@@ -179,20 +181,28 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// The row types, one per table, are what writes store and reads scan into
+// (query.go). A field is a column; the read statements select every
+// column of shipments, locations, weather and articles except those tagged
+// read:"-" (read:"-" only leaves a column out of the lookups' SELECT).
+// Adding a column: a migration in migrations/{postgres,sqlite}, the field
+// here, the domain type's field and its conversion method (location(),
+// weather(), article(), shipment()), and the JSON in api.
+
 type locationRow struct {
 	ID         uint64 `gorm:"primaryKey"`
-	Key        string `gorm:"size:400;not null;uniqueIndex:ux_locations_key"`
+	Key        string `gorm:"size:400;not null;uniqueIndex:ux_locations_key" read:"-"`
 	PostalCode string `gorm:"size:32;not null"`
 	City       string `gorm:"size:200;not null"`
 	Country    string `gorm:"size:200;not null"`
 	// PlaceKey is the question the weather provider is asked about this
 	// location (city and country, folded); locations with the same key
 	// share one weather row, so one call serves them all.
-	PlaceKey string `gorm:"size:400;not null;default:'';index:ix_locations_place"`
+	PlaceKey string `gorm:"size:400;not null;default:'';index:ix_locations_place" read:"-"`
 	// WeatherLocationID is the location whose weather row serves this one:
 	// the lowest id with the same PlaceKey (itself for the first).
-	WeatherLocationID *uint64 `gorm:"index:ix_locations_weather"`
-	CreatedAt         time.Time
+	WeatherLocationID *uint64   `gorm:"index:ix_locations_weather"`
+	CreatedAt         time.Time `read:"-"`
 }
 
 func (locationRow) TableName() string { return "locations" }
@@ -212,7 +222,7 @@ type shipmentRow struct {
 	SenderAddress string `gorm:"size:500;not null"`
 	// ReceiverAddress is named "receiver_address" by GORM's naming.
 	ReceiverAddress string  `gorm:"size:500;not null"`
-	LocationID      *uint64 `gorm:"index:ix_shipments_location"`
+	LocationID      *uint64 `gorm:"index:ix_shipments_location" read:"-"` // the joined location's id is read
 	CreatedAt       time.Time
 	// UpdatedAt orders the incremental sync (ListParams.UpdatedSince),
 	// with ID as the tie-break.
@@ -241,8 +251,8 @@ func (eventRow) TableName() string { return "events" }
 
 type articleRow struct {
 	ID         uint64 `gorm:"primaryKey"`
-	ShipmentID uint64 `gorm:"not null;index:ix_articles_shipment,priority:1"`
-	Position   int    `gorm:"not null;index:ix_articles_shipment,priority:2"`
+	ShipmentID uint64 `gorm:"not null;index:ix_articles_shipment,priority:1" read:"-"`
+	Position   int    `gorm:"not null;index:ix_articles_shipment,priority:2" read:"-"`
 	Name       string `gorm:"size:300;not null"`
 	Quantity   int    `gorm:"not null"`
 	PriceCents int64  `gorm:"not null"`
@@ -272,12 +282,12 @@ type weatherRow struct {
 	// QueuedAt is when a refresh job for the location was last queued: a
 	// location is queued once per window and once per retry, not on every
 	// tick of every replica.
-	QueuedAt *time.Time
+	QueuedAt *time.Time `read:"-"`
 	// ClaimOwner and ClaimedUntil make "one provider call per location per
 	// interval" a property of the data: a worker fetches only after it won
 	// the conditional update that sets them.
-	ClaimOwner   string `gorm:"size:100;not null;default:''"`
-	ClaimedUntil *time.Time
+	ClaimOwner   string     `gorm:"size:100;not null;default:''" read:"-"`
+	ClaimedUntil *time.Time `read:"-"`
 }
 
 func (weatherRow) TableName() string { return "weather" }

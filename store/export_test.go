@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/shiptrack/shiptrack/shipment"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -227,3 +228,18 @@ func (s *Store) AppliedMigrationsForTest(ctx context.Context) ([]int64, error) {
 
 // HasTableForTest reports whether the table exists.
 func (s *Store) HasTableForTest(name string) bool { return s.db.Migrator().HasTable(name) }
+
+// ReadColumnsForTest lists the columns the lookups select, as
+// "table.column", with the aliases of the lookup statement resolved.
+func ReadColumnsForTest() []string {
+	alias := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?:FROM|JOIN) (\w+) (\w+)`).FindAllStringSubmatch(getSQL, -1) {
+		alias[m[2]] = m[1]
+	}
+	var out []string
+	for _, c := range strings.Split(readColumns, ", ") {
+		a, col, _ := strings.Cut(c, ".")
+		out = append(out, alias[a]+"."+col)
+	}
+	return out
+}

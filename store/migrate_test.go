@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"github.com/shiptrack/shiptrack/shipment"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +58,42 @@ func TestMigrationsMatchRowTypes(t *testing.T) {
 			}
 			if v, err := s.SchemaVersionForTest(ctx); err != nil || v != newestMigration {
 				t.Errorf("schema version %d, %v; want %d", v, err, newestMigration)
+			}
+		})
+	}
+}
+
+// TestReadsSelectMigratedColumns: every column the lookups select (their
+// column lists are made from the row types, query.go), under the table its
+// alias in the statement names, is a column of the migrated schema on both
+// drivers, and the lookups run there.
+func TestReadsSelectMigratedColumns(t *testing.T) {
+	t.Parallel()
+	cols := store.ReadColumnsForTest()
+	for _, table := range []string{"shipments", "locations", "weather", "articles"} {
+		if !slices.ContainsFunc(cols, func(c string) bool { return strings.HasPrefix(c, table+".") }) {
+			t.Errorf("the lookups read no column of %s: %v", table, cols)
+		}
+	}
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := storetest.Open(t, d)
+			schema, err := s.SchemaForTest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cols {
+				if !slices.ContainsFunc(schema, func(l string) bool { return strings.HasPrefix(l, c+" ") }) {
+					t.Errorf("the lookups read %s; the migrated schema has no such column", c)
+				}
+			}
+			if _, err := s.Get(ctx, "dhl", "NONE"); !errors.Is(err, shipment.ErrNotFound) {
+				t.Errorf("Get on the migrated schema: %v, want not found", err)
+			}
+			if _, err := s.List(ctx, shipment.ListParams{Limit: 10}); err != nil {
+				t.Errorf("List on the migrated schema: %v", err)
 			}
 		})
 	}

@@ -6,11 +6,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/shiptrack/shiptrack/shipment"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/valid"
 )
 
@@ -44,112 +50,232 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// The read path is plain SQL through database/sql rather than GORM: it is
-// the hot path, and one statement returns a shipment with its location,
-// weather and articles (one row per article) in one round trip. The $n
-// placeholders work on both PostgreSQL and SQLite.
-const (
-	readColumns = "s.id, s.carrier_key, s.tracking_number, s.tracking_display, s.carrier, s.status, s.status_text, s.sender_address, s.receiver_address, " +
-		"s.created_at, s.updated_at, l.id, l.weather_location_id, l.postal_code, l.city, l.country, " +
-		"w.query, w.temperature_c, w.condition, w.condition_code, w.humidity, w.wind_kph, " +
-		"w.observed_at, w.fetched_at, w.provider, w.last_error, w.last_attempt_at, " +
-		"a.name, a.quantity, a.price_cents, a.sku"
-	// readJoins follows a shipments relation named s. Weather that was
-	// never fetched reads as absent.
-	readJoins = " LEFT JOIN locations l ON l.id = s.location_id" +
-		" LEFT JOIN weather w ON w.location_id = l.weather_location_id AND w.fetched_at IS NOT NULL" +
-		" LEFT JOIN articles a ON a.shipment_id = s.id"
-	getSQL = "SELECT " + readColumns + " FROM shipments s" + readJoins +
+// The read path is hand-written SQL run on the GORM handle's pool: one
+// statement returns a shipment with its location, weather and articles
+// (one row per article) in one round trip, scanned into the table row
+// types (db.go) with column lists made from those types, so a column added
+// to a row type is read without touching this file (fields tagged
+// read:"-" are not read). The $n placeholders work on both PostgreSQL and
+// SQLite.
+var (
+	readShipmentCols = readColumnsOf(&shipmentRow{}, "s", false)
+	readLocationCols = readColumnsOf(&locationRow{}, "l", true)
+	readWeatherCols  = readColumnsOf(&weatherRow{}, "w", true)
+	readArticleCols  = readColumnsOf(&articleRow{}, "a", true)
+	readColumns      = strings.Join(slices.Concat(readShipmentCols.names, readLocationCols.names, readWeatherCols.names, readArticleCols.names), ", ")
+	getSQL           = "SELECT " + readColumns + " FROM shipments s" + readJoins +
 		" WHERE s.carrier_key = $1 AND s.tracking_number = $2 ORDER BY a.position"
 )
 
-// readRow is one row of the read statements: a shipment, its location and
-// weather when known, and one of its articles (all NULL when it has none).
-type readRow struct {
-	id                                uint64
-	carrierKey, trackingNumber        string
-	trackingDisplay                   string
-	carrier, status, sender, receiver string
-	statusText                        string
-	createdAt, updatedAt              time.Time
-	locID, wLocID                     sql.NullInt64
-	postal, city, country             sql.NullString
-	wQuery, wCond, wCode, wProv, wErr sql.NullString
-	wTemp, wWind                      sql.NullFloat64
-	wHumidity                         sql.NullInt64
-	wObserved, wFetched, wAttempt     sql.NullTime
-	aName, aSKU                       sql.NullString
-	aQuantity, aPrice                 sql.NullInt64
+// readJoins follows a shipments relation named s. Weather that was never
+// fetched reads as absent.
+const readJoins = " LEFT JOIN locations l ON l.id = s.location_id" +
+	" LEFT JOIN weather w ON w.location_id = l.weather_location_id AND w.fetched_at IS NOT NULL" +
+	" LEFT JOIN articles a ON a.shipment_id = s.id"
+
+// readCols is the columns of one row type the read statements select, in
+// field order, and the fields they scan into.
+type readCols struct {
+	names  []string // alias.column
+	fields [][]int  // reflect field index in the row type
+	// joined columns come from a LEFT JOIN and may be NULL.
+	joined bool
 }
 
-func (r *readRow) scan(rows *sql.Rows) error {
-	return rows.Scan(&r.id, &r.carrierKey, &r.trackingNumber, &r.trackingDisplay, &r.carrier, &r.status, &r.statusText, &r.sender, &r.receiver,
-		&r.createdAt, &r.updatedAt, &r.locID, &r.wLocID, &r.postal, &r.city, &r.country,
-		&r.wQuery, &r.wTemp, &r.wCond, &r.wCode, &r.wHumidity, &r.wWind,
-		&r.wObserved, &r.wFetched, &r.wProv, &r.wErr, &r.wAttempt,
-		&r.aName, &r.aQuantity, &r.aPrice, &r.aSKU)
+func readColumnsOf(row any, alias string, joined bool) readCols {
+	sch, err := schema.Parse(row, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		panic(fmt.Sprintf("store: row type %T: %v", row, err))
+	}
+	c := readCols{joined: joined}
+	for _, f := range sch.Fields {
+		if f.DBName == "" || f.Tag.Get("read") == "-" {
+			continue
+		}
+		c.names = append(c.names, alias+"."+f.DBName)
+		c.fields = append(c.fields, f.StructField.Index)
+	}
+	c.dests(nil, reflect.New(reflect.TypeOf(row).Elem()).Interface()) // panics now on a field type scanDest lacks
+	return c
 }
 
-// shipment builds the shipment of r, without articles.
-func (r *readRow) shipment() shipment.Shipment {
-	sh := shipment.Shipment{
-		TrackingNumber: r.trackingNumber, Carrier: r.carrier, Status: r.status, StatusText: r.statusText,
-		SenderAddress: r.sender, ReceiverAddress: r.receiver,
-		CreatedAt: r.createdAt.UTC(), UpdatedAt: r.updatedAt.UTC(),
-		Articles: []shipment.Article{},
+// dests appends the scan destinations of c's columns in row, a pointer to
+// the row type.
+func (c readCols) dests(d []any, row any) []any {
+	v := reflect.ValueOf(row).Elem()
+	for _, i := range c.fields {
+		d = append(d, scanDest(v.FieldByIndex(i).Addr().Interface(), c.joined))
 	}
-	if r.trackingDisplay != "" {
-		sh.TrackingNumber = r.trackingDisplay
-	}
-	if r.locID.Valid {
-		id, wid := uint64(r.locID.Int64), uint64(r.wLocID.Int64)
-		if !r.wLocID.Valid {
-			wid = id
+	return d
+}
+
+// scanDest is the destination that scans a column into the field p points
+// to. A joined column's NULL (nothing joined) reads as the zero value;
+// pointer fields read NULL as nil and keep their allocation from one row
+// to the next. They assign what the drivers return directly: going
+// through sql.Null[T] (convertAssign) allocated on every column of every
+// row, a third more allocations per list page.
+func scanDest(p any, joined bool) any {
+	switch p := p.(type) {
+	case *uint64:
+		return zeroDest[uint64]{p}
+	case **uint64:
+		return ptrDest[uint64]{p}
+	case **time.Time:
+		return ptrDest[time.Time]{p}
+	case *string, *int64, *time.Time:
+		if !joined {
+			return p
 		}
-		sh.Location = &shipment.Location{ID: id, WeatherID: wid, PostalCode: r.postal.String, City: r.city.String, Country: r.country.String}
-		if r.wFetched.Valid {
-			sh.Weather = &shipment.Weather{
-				LocationID: wid, Query: r.wQuery.String, TemperatureC: r.wTemp.Float64,
-				Condition: r.wCond.String, ConditionCode: r.wCode.String, Humidity: int(r.wHumidity.Int64),
-				WindKph: r.wWind.Float64, ObservedAt: nullUTC(r.wObserved), FetchedAt: nullUTC(r.wFetched),
-				Provider: r.wProv.String, LastError: r.wErr.String, LastAttemptAt: nullUTC(r.wAttempt),
-			}
+	}
+	switch p := p.(type) {
+	case *string:
+		return zeroDest[string]{p}
+	case *int:
+		return zeroDest[int]{p}
+	case *int64:
+		return zeroDest[int64]{p}
+	case *float64:
+		return zeroDest[float64]{p}
+	case *time.Time:
+		return zeroDest[time.Time]{p}
+	}
+	panic(fmt.Sprintf("store: no read scan for a field of type %T", p))
+}
+
+// zeroDest scans a nullable column into a T, NULL as T's zero.
+type zeroDest[T any] struct{ p *T }
+
+func (d zeroDest[T]) Scan(src any) error {
+	if src == nil {
+		var zero T
+		*d.p = zero
+		return nil
+	}
+	return assign(d.p, src)
+}
+
+// ptrDest scans a nullable column into a *T.
+type ptrDest[T any] struct{ p **T }
+
+func (d ptrDest[T]) Scan(src any) error {
+	if src == nil {
+		*d.p = nil
+		return nil
+	}
+	if *d.p == nil {
+		*d.p = new(T)
+	}
+	return assign(*d.p, src)
+}
+
+// assign stores the non-NULL driver value src in *p: directly for what
+// the drivers return (int64, float64, string, []byte, time.Time; pgx
+// returns numeric as a string), through database/sql's conversion
+// otherwise.
+func assign[T any](p *T, src any) error {
+	if v, ok := src.(T); ok {
+		*p = v
+		return nil
+	}
+	switch p := any(p).(type) {
+	case *uint64:
+		if v, ok := src.(int64); ok && v >= 0 {
+			*p = uint64(v)
+			return nil
+		}
+	case *int:
+		if v, ok := src.(int64); ok {
+			*p = int(v)
+			return nil
+		}
+	case *float64:
+		if v, ok := src.(string); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			*p = f
+			return err
+		}
+	case *string:
+		if v, ok := src.([]byte); ok {
+			*p = string(v)
+			return nil
 		}
 	}
-	return sh
+	var v sql.Null[T]
+	err := v.Scan(src)
+	*p = v.V
+	return err
+}
+
+// readPool is the GORM handle's connection pool, which the lookups query
+// directly: db.Raw(...).Rows() builds a GORM statement for each call
+// (copying the 1.3 kB SQL byte by byte to bind its placeholders, 25
+// allocations, 3.8 kB), which cost 20-35 µs more per lookup than the pool
+// on SQLite (go test -bench, same session) and showed as +14% server CPU
+// per database-path lookup in bench/run.sh --quick: more than the 5% the
+// redesign may cost (docs/benchmarks.md, issue 14).
+func (s *Store) readPool() gorm.ConnPool { return s.db.Statement.ConnPool }
+
+// readRows is one row of the read statements, in the table row types: a
+// shipment, its location and weather when known (zero ID, nil FetchedAt
+// when not), and one of its articles (zero ID when it has none).
+type readRows struct {
+	s shipmentRow
+	l locationRow
+	w weatherRow
+	a articleRow
 }
 
 // readShipments collects the rows of a read statement, ordered by
-// shipment then article position, into shipments. last is the key of the
-// last shipment read.
+// shipment then article position, into shipments.
 func readShipments(rows *sql.Rows, capacity int) (out []shipment.Shipment, last cursor, err error) {
 	out = make([]shipment.Shipment, 0, capacity)
-	var r readRow
+	var r readRows
+	dest := make([]any, 0, len(readShipmentCols.names)+len(readLocationCols.names)+len(readWeatherCols.names)+len(readArticleCols.names))
+	dest = readShipmentCols.dests(dest, &r.s)
+	dest = readLocationCols.dests(dest, &r.l)
+	dest = readWeatherCols.dests(dest, &r.w)
+	dest = readArticleCols.dests(dest, &r.a)
 	var cur uint64
 	for rows.Next() {
-		if err := r.scan(rows); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, cursor{}, err
 		}
-		if len(out) == 0 || r.id != cur {
-			out = append(out, r.shipment())
-			u := r.updatedAt
-			cur, last = r.id, cursor{C: r.carrierKey, T: r.trackingNumber, I: r.id, U: &u}
+		if len(out) == 0 || r.s.ID != cur {
+			cur = r.s.ID
+			sh := r.s.shipment()
+			if r.l.ID != 0 {
+				loc := r.l.location()
+				sh.Location = &loc
+				if r.w.FetchedAt != nil {
+					w := r.w.weather()
+					sh.Weather = &w
+				}
+			}
+			out = append(out, sh)
+			u := r.s.UpdatedAt
+			last = cursor{C: r.s.CarrierKey, T: r.s.TrackingNumber, I: r.s.ID, U: &u}
 		}
-		if r.aName.Valid {
+		if r.a.ID != 0 {
 			sh := &out[len(out)-1]
-			sh.Articles = append(sh.Articles, shipment.Article{
-				Name: r.aName.String, Quantity: int(r.aQuantity.Int64), Price: shipment.Money(r.aPrice.Int64), SKU: r.aSKU.String,
-			})
+			sh.Articles = append(sh.Articles, r.a.article())
 		}
 	}
 	return out, last, rows.Err()
 }
 
-func nullUTC(t sql.NullTime) time.Time {
-	if !t.Valid {
-		return time.Time{}
+// shipment is the shipment of r, without articles, location and weather.
+func (r shipmentRow) shipment() shipment.Shipment {
+	sh := shipment.Shipment{
+		TrackingNumber: r.TrackingNumber, Carrier: r.Carrier, Status: r.Status, StatusText: r.StatusText,
+		SenderAddress: r.SenderAddress, ReceiverAddress: r.ReceiverAddress,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Articles: []shipment.Article{},
 	}
-	return t.Time.UTC()
+	if r.TrackingDisplay != "" {
+		sh.TrackingNumber = r.TrackingDisplay
+	}
+	return sh
 }
 
 // List returns one page of shipments with their articles and weather, in
@@ -198,7 +324,7 @@ func (s *Store) List(ctx context.Context, p shipment.ListParams) (shipment.Page,
 		return shipment.Page{}, fmt.Errorf("store: list: %w", err)
 	}
 	defer s.releaseRead()
-	rows, err := s.sqlDB.QueryContext(ctx, q.String(), args...)
+	rows, err := s.readPool().QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return shipment.Page{}, fmt.Errorf("store: list: %w", wrapUnavailable(err))
 	}
@@ -227,7 +353,7 @@ func (s *Store) Get(ctx context.Context, carrier, trackingNumber string) (shipme
 		return shipment.Shipment{}, fmt.Errorf("store: get: %w", err)
 	}
 	defer s.releaseRead()
-	rows, err := s.sqlDB.QueryContext(ctx, getSQL, shipment.CarrierKey(carrier), shipment.NormalizeTrackingNumber(trackingNumber))
+	rows, err := s.readPool().QueryContext(ctx, getSQL, shipment.CarrierKey(carrier), shipment.NormalizeTrackingNumber(trackingNumber))
 	if err != nil {
 		return shipment.Shipment{}, fmt.Errorf("store: get: %w", wrapUnavailable(err))
 	}
