@@ -62,11 +62,9 @@ var csvLimits = []int{
 	valid.ArticleName, 32, 32, valid.SKU, valid.Status,
 }
 
-// ParseCSV reads a whole import file and validates every row before
-// anything is written, so a bad row can abort the import cleanly. Rows with
-// the same carrier (any case) and tracking number (any case and spacing)
-// form one shipment.
-func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
+// readCSVHeader starts reading a CSV file of either kind: the reader, set
+// up for records of any length, and the header line.
+func readCSVHeader(r io.Reader) (*csv.Reader, []string, error) {
 	// Drop a UTF-8 byte-order mark before the CSV reader sees it, or a
 	// quoted first header cell reads as a bare quote.
 	br := bufio.NewReader(r)
@@ -78,10 +76,22 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, &ImportError{Line: 1, Err: errors.New("empty file: no header")}
+		return nil, nil, &ImportError{Line: 1, Err: errors.New("empty file: no header")}
 	}
 	if err != nil {
-		return nil, csvError(err)
+		return nil, nil, csvError(err)
+	}
+	return cr, header, nil
+}
+
+// ParseCSV reads a whole import file and validates every row before
+// anything is written, so a bad row can abort the import cleanly. Rows with
+// the same carrier (any case) and tracking number (any case and spacing)
+// form one shipment.
+func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
+	cr, header, err := readCSVHeader(r)
+	if err != nil {
+		return nil, err
 	}
 	col := make(map[string]int, len(header))
 	for i, h := range header {

@@ -54,19 +54,9 @@ func IsEventsCSV(br *bufio.Reader) bool {
 // event_id becomes the content's (Normalized), so importing the file
 // again records nothing twice.
 func ParseEventsCSV(r io.Reader) (events []EventInput, lines []int, err error) {
-	br := bufio.NewReader(r)
-	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
-		_, _ = br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, nil, &ImportError{Line: 1, Err: errors.New("empty file: no header")}
-	}
+	cr, header, err := readCSVHeader(r)
 	if err != nil {
-		return nil, nil, csvError(err)
+		return nil, nil, err
 	}
 	idx := make([]int, len(eventColumns))
 	for i := range idx {
