@@ -416,6 +416,33 @@ func TestWriteBadInput(t *testing.T) {
 	}
 }
 
+// TestWriteTooLargeSaysWhy: a write refused with 413 says which limit it
+// broke, the batch's count or the write routes' body limit, not the
+// lookups' body limit (whose wrapper once rewrote every 413 it saw).
+func TestWriteTooLargeSaysWhy(t *testing.T) {
+	t.Parallel()
+	srv := writeServer(t, newFakeWrites(), api.Config{})
+	bi := `{"carrier":"DHL","tracking_number":"TN1","occurred_at":"2026-12-01T08:15:00Z","status_text":"scanned"}`
+	for _, tt := range []struct{ name, url, body, want string }{
+		// Small items, under the body limit: the count is what is refused.
+		{"batch of 100,001", srv.URL + "/events", `[` + strings.Repeat(`{},`, 100_000) + `{}]`, "more than 2000 events"},
+		{"10 MB body", srv.URL + "/events", `[` + strings.Repeat(bi+`,`, 100_000) + `{"message":"` + strings.Repeat("m", 10<<20) + `"}]`, "limit of " + api.WriteBodyLimit},
+		{"10 MB body, one event", srv.URL + "/shipment/DHL/TN1/events", `{"message":"` + strings.Repeat("m", 10<<20) + `"}`, "limit of " + api.WriteBodyLimit},
+		{"10 MB PUT", srv.URL + "/shipment/DHL/TN1", `{"sender_address":"` + strings.Repeat("m", 10<<20) + `"}`, "limit of " + api.WriteBodyLimit},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			method := "POST"
+			if !strings.HasSuffix(tt.url, "events") {
+				method = "PUT"
+			}
+			r := doAuth(t, method, tt.url, writeToken, tt.body)
+			if p := assertProblem(t, r, 413); !strings.Contains(p.Detail, tt.want) {
+				t.Errorf("detail %q, want it to say %q", p.Detail, tt.want)
+			}
+		})
+	}
+}
+
 // TestWriteBodyLimit: a full batch with every text at its longest fits
 // the write routes' limit; lookups keep theirs.
 func TestWriteBodyLimit(t *testing.T) {
@@ -469,6 +496,8 @@ func TestPutShipment(t *testing.T) {
 		{"three decimals", strings.Replace(body, `19.99`, `19.999`, 1), []string{"articles[1].price"}},
 		{"negative price", strings.Replace(body, `19.99`, `-1`, 1), []string{"articles[1].price"}},
 		{"exponent price", strings.Replace(body, `19.99`, `1e3`, 1), []string{"articles[1].price"}},
+		// Named once, for its type (not also as missing).
+		{"boolean price", strings.Replace(body, `19.99`, `true`, 1), []string{"articles[1].price"}},
 		{"unknown article field", strings.Replace(body, `"sku":null`, `"colour":"red"`, 1), []string{"articles[1].colour"}},
 		{"duplicate key", strings.Replace(body, `"sku":"LP123"`, `"sku":"LP123","sku":"X"`, 1), []string{"articles[0].sku"}},
 		{"articles not an array", `{"sender_address":"a","receiver_address":"b","articles":{}}`, []string{"articles"}},
