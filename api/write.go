@@ -250,9 +250,9 @@ func decodePut(body io.Reader) (shipment.ShipmentInput, error) {
 			r.fail(an+".quantity", "is required")
 		}
 		switch p := prices[i]; {
+		case hasParam(r.bad, an+".price"): // of a wrong type: named already
 		case p == "":
 			r.fail(an+".price", "is required")
-		case hasParam(r.bad, an+".price"):
 		default:
 			m, err := shipment.ParseMoney(p)
 			if err != nil || valid.Text(p, 32) != nil {
