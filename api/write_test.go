@@ -616,3 +616,36 @@ func TestOpenAPIDescribesWrites(t *testing.T) {
 	t.Cleanup(off.Close)
 	specCase{method: "PUT", target: "/shipment/UPS/TN2", contentType: js, header: auth, body: []byte(put), status: 403}.check(t, router, off.URL)
 }
+
+// TestWriteReadsOwnWrite: a write empties this server's read cache at
+// once, so its next lookup shows the write even before the change feed
+// reports it (here it never does).
+func TestWriteReadsOwnWrite(t *testing.T) {
+	t.Parallel()
+	cache := api.NewCache(1 << 20)
+	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
+	srv := writeServer(t, newFakeWrites(), api.Config{Cache: cache})
+	lookup := srv.URL + "/shipment/DHL/TN1"
+	for range 2 {
+		if r := do(t, "GET", lookup, "", ""); r.status != 200 {
+			t.Fatalf("lookup = %d %s", r.status, r.body)
+		}
+	}
+	if cache.Stats().Hits == 0 {
+		t.Fatal("the lookup was not cached")
+	}
+	r := doAuth(t, "POST", lookup+"/events", writeToken, `{"occurred_at":"2026-12-01T08:15:00Z","status_text":"delivered"}`)
+	if r.status != 201 {
+		t.Fatalf("append = %d %s", r.status, r.body)
+	}
+	if got := decode[api.LookupJSON](t, do(t, "GET", lookup, "", "")); got.Status != shipment.StatusDelivered || got.EventCount != 1 {
+		t.Errorf("the lookup after the append shows %s with %d events", got.Status, got.EventCount)
+	}
+	r = doAuth(t, "PUT", lookup, writeToken, `{"sender_address":"Street 1, 10115 Berlin, Germany","receiver_address":"Street 3, 80331 Munich, Germany","articles":[]}`)
+	if r.status != 200 {
+		t.Fatalf("put = %d %s", r.status, r.body)
+	}
+	if got := decode[api.LookupJSON](t, do(t, "GET", lookup, "", "")); got.SenderAddress != "Street 1, 10115 Berlin, Germany" {
+		t.Errorf("the lookup after the put shows sender %q", got.SenderAddress)
+	}
+}
