@@ -19,6 +19,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/shiptrack/shiptrack/internal/testenv"
+	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
@@ -624,7 +626,7 @@ func testListWhileWriting(t *testing.T, base string, tns []string, day time.Time
 			since = s.UpdatedAt
 		}
 	}
-	for range 3 {
+	for pass := 0; pass < 3 || (writes.Load() < 20 && pass < 500); pass++ {
 		sync()
 	}
 	stop.Store(true)
@@ -679,4 +681,122 @@ func testListWhileWriting(t *testing.T, base string, tns []string, day time.Time
 	}
 	c.wantProblem(c.do("GET", "/shipment/?status=lost", sysReadToken, nil), 400, "status")
 	c.wantProblem(c.do("GET", "/shipment/?updated_since=yesterday", sysReadToken, nil), 400, "updated_since")
+}
+
+// TestWriteVisibleOnEveryReplica: three servers share one PostgreSQL
+// database and Redis, as replicas behind a balancer do. After each write
+// through one of them (PUT, one event, a batch), the next lookup on the
+// writer shows it at once and a cached lookup and page on each other
+// replica within the README's bound for writes (1 s; "Read cache").
+func TestWriteVisibleOnEveryReplica(t *testing.T) {
+	t.Parallel()
+	const bound = time.Second
+	rc := testutil.Redis(t)
+	e := map[string]string{
+		"SHIPTRACK_DATABASE_URL":     storetest.URL(t, "postgres"),
+		"SHIPTRACK_REDIS_URL":        testenv.RedisURL(),
+		"SHIPTRACK_REDIS_PREFIX":     testutil.RedisPrefix(t, rc),
+		"SHIPTRACK_WEATHER_PROVIDER": "off",
+		"SHIPTRACK_API_RATE_LIMIT":   "0",
+		"SHIPTRACK_API_TOKENS":       sysReadToken,
+		"SHIPTRACK_API_WRITE_TOKENS": sysWriteToken,
+	}
+	var replicas []string
+	for range 3 {
+		base, _ := startService(t, e, nil)
+		testutil.Eventually(t, 10*time.Second, "read cache on", func() bool { return metric(t, base, "shiptrack_cache_on") == 1 })
+		replicas = append(replicas, base)
+	}
+	day := time.Now().UTC().Truncate(time.Second).Add(-48 * time.Hour)
+	lookup := func(base, tn string) sysShipment {
+		var s sysShipment
+		resp, err := http.Get(base + "/shipment/DHL/" + tn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == 404 {
+			return s
+		}
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&s) != nil {
+			t.Fatalf("lookup on %s: %d", base, resp.StatusCode)
+		}
+		return s
+	}
+	// warm caches the lookup (unless it is a 404, which is not cached)
+	// and the first page on every replica.
+	warm := func(tn string, exists bool) {
+		for _, base := range replicas {
+			hits := metric(t, base, "shiptrack_cache_hits_total")
+			for range 2 {
+				lookup(base, tn)
+				listPages(t, base, "/shipment/?limit=1000")
+			}
+			want := hits + 1
+			if exists {
+				want++
+			}
+			if metric(t, base, "shiptrack_cache_hits_total") < want {
+				t.Fatalf("%s: the lookup and page were not served from the cache", base)
+			}
+		}
+	}
+	var worst time.Duration
+	step := 0
+	// check waits for want to hold of the lookup and of the listing's
+	// entry (which leaves events out: inPage) on every replica.
+	check := func(what, tn string, writer int, want, inPage func(sysShipment) bool) {
+		t.Helper()
+		committed := time.Now() // the write's answer has arrived: it has committed
+		if s := lookup(replicas[writer], tn); !want(s) {
+			t.Errorf("%s: the writer's own next lookup shows %+v", what, s)
+		}
+		for i, base := range replicas {
+			if i == writer {
+				continue
+			}
+			for {
+				listed := false
+				for _, s := range listPages(t, base, "/shipment/?limit=1000") {
+					if s.TrackingNumber == tn && inPage(s) {
+						listed = true
+					}
+				}
+				if s := lookup(base, tn); want(s) && listed {
+					break
+				}
+				if time.Since(committed) > bound {
+					t.Fatalf("%s through replica %d: not in replica %d's lookup and page within %v", what, writer, i, bound)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			worst = max(worst, time.Since(committed))
+		}
+		step++
+	}
+
+	warm("TNREPL0001", false)
+	c := sysClient{t, replicas[0]}
+	c.want(c.do("PUT", "/shipment/DHL/TNREPL0001", sysWriteToken, putBody("Street 3, 80331 Munich, Germany")), 201, nil)
+	pending := func(s sysShipment) bool { return s.Status == "pending" }
+	check("PUT", "TNREPL0001", 0, pending, pending)
+
+	for i := range 6 {
+		writer := i % 3
+		c := sysClient{t, replicas[writer]}
+		warm("TNREPL0001", true)
+		at := day.Add(time.Duration(i) * time.Hour)
+		text := []string{"scanned", "transit", "delivery"}[i%3]
+		id := fmt.Sprintf("r%d", i)
+		if i%2 == 0 {
+			c.want(c.do("POST", "/shipment/DHL/TNREPL0001/events", sysWriteToken, ev(id, at, text)), 201, nil)
+		} else {
+			var counts sysCounts
+			c.want(c.do("POST", "/events", sysWriteToken, []any{batchItem("DHL", "TNREPL0001", ev(id, at, text))}), 201, &counts)
+		}
+		check("event "+id, "TNREPL0001", writer, func(s sysShipment) bool {
+			return s.EventCount == i+1 && s.StatusText == text && len(s.Events) > 0 && s.Events[0].EventID == id
+		}, func(s sysShipment) bool { return s.StatusText == text })
+	}
+	t.Logf("%d writes; slowest to reach another replica's cached lookup and page: %v", step, worst)
 }
