@@ -450,7 +450,9 @@ func testEventsSystem(t *testing.T, driver string) {
 		// The same for a PUT that creates a shipment.
 		puts := make([]sysAnswer, n)
 		for i := range n {
-			wg.Go(func() { puts[i] = c.do("PUT", "/shipment/UPS/TNRACE0001", w, putBody("Street 20, 1000 Brussels, Belgium")) })
+			wg.Go(func() {
+				puts[i] = c.do("PUT", "/shipment/UPS/TNRACE0001", w, putBody("Street 20, 1000 Brussels, Belgium"))
+			})
 		}
 		wg.Wait()
 		createdPuts := 0
