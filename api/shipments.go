@@ -283,7 +283,7 @@ func decodeLookup(r *http.Request) (lookup, error) {
 		}
 		if err := parse(); err != nil {
 			if isTooLarge(err) {
-				return lookup{}, problem(http.StatusRequestEntityTooLarge, "request body too large")
+				return lookup{}, problem(http.StatusRequestEntityTooLarge, bodyTooLarge)
 			}
 			return lookup{}, invalid(InvalidParam{Name: "body", Reason: "malformed form body"})
 		}
@@ -299,7 +299,7 @@ func decodeJSONLookup(body io.Reader) (lookup, error) {
 	raw, err := io.ReadAll(body)
 	if err != nil {
 		if isTooLarge(err) {
-			return lookup{}, problem(http.StatusRequestEntityTooLarge, "request body too large")
+			return lookup{}, problem(http.StatusRequestEntityTooLarge, bodyTooLarge)
 		}
 		return lookup{}, invalid(InvalidParam{Name: "body", Reason: "could not be read"})
 	}

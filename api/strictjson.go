@@ -44,7 +44,7 @@ func (r *strictReader) bodyError(err error) error {
 	var se *json.SyntaxError
 	switch {
 	case isTooLarge(err):
-		return problem(http.StatusRequestEntityTooLarge, "request body too large")
+		return problem(http.StatusRequestEntityTooLarge, bodyTooLarge)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return invalid(InvalidParam{Name: "body", Reason: "malformed JSON: ends early"})
 	case errors.As(err, &se):

@@ -107,11 +107,24 @@ func (s *Server) putShipment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if res.Changed || res.Created {
+		s.wrote()
+	}
 	status := http.StatusOK
 	if res.Created {
 		status = http.StatusCreated
 	}
 	return s.answerShipment(c, status, l)
+}
+
+// wrote empties this server's read cache after a committed write, as the
+// change feed will when the write's notice arrives: so the writer's next
+// lookup on this replica shows it at once, not after the feed's delay
+// (other replicas still wait for the feed; README "Read cache").
+func (s *Server) wrote() {
+	if s.cfg.Cache != nil {
+		s.cfg.Cache.Apply(shipment.Change{Kind: shipment.ChangeShipments})
+	}
 }
 
 // answerShipment answers a write with the shipment as a lookup now
@@ -250,9 +263,9 @@ func decodePut(body io.Reader) (shipment.ShipmentInput, error) {
 			r.fail(an+".quantity", "is required")
 		}
 		switch p := prices[i]; {
+		case hasParam(r.bad, an+".price"): // of a wrong type: named already
 		case p == "":
 			r.fail(an+".price", "is required")
-		case hasParam(r.bad, an+".price"):
 		default:
 			m, err := shipment.ParseMoney(p)
 			if err != nil || valid.Text(p, 32) != nil {
@@ -511,6 +524,9 @@ func (s *Server) postShipmentEvents(c echo.Context) error {
 	if err != nil {
 		return itemProblem(err, single, false)
 	}
+	if res.Created > 0 {
+		s.wrote()
+	}
 	status := http.StatusOK
 	if res.Created > 0 {
 		status = http.StatusCreated
@@ -540,6 +556,9 @@ func (s *Server) postEvents(c echo.Context) error {
 	res, err := s.cfg.Writer.AppendEvents(c.Request().Context(), events)
 	if err != nil {
 		return itemProblem(err, false, true)
+	}
+	if res.Created > 0 {
+		s.wrote()
 	}
 	status := http.StatusOK
 	if res.Created > 0 {

@@ -416,6 +416,33 @@ func TestWriteBadInput(t *testing.T) {
 	}
 }
 
+// TestWriteTooLargeSaysWhy: a write refused with 413 says which limit it
+// broke, the batch's count or the write routes' body limit, not the
+// lookups' body limit (whose wrapper once rewrote every 413 it saw).
+func TestWriteTooLargeSaysWhy(t *testing.T) {
+	t.Parallel()
+	srv := writeServer(t, newFakeWrites(), api.Config{})
+	bi := `{"carrier":"DHL","tracking_number":"TN1","occurred_at":"2026-12-01T08:15:00Z","status_text":"scanned"}`
+	for _, tt := range []struct{ name, url, body, want string }{
+		// Small items, under the body limit: the count is what is refused.
+		{"batch of 100,001", srv.URL + "/events", `[` + strings.Repeat(`{},`, 100_000) + `{}]`, "more than 2000 events"},
+		{"10 MB body", srv.URL + "/events", `[` + strings.Repeat(bi+`,`, 100_000) + `{"message":"` + strings.Repeat("m", 10<<20) + `"}]`, "limit of " + api.WriteBodyLimit},
+		{"10 MB body, one event", srv.URL + "/shipment/DHL/TN1/events", `{"message":"` + strings.Repeat("m", 10<<20) + `"}`, "limit of " + api.WriteBodyLimit},
+		{"10 MB PUT", srv.URL + "/shipment/DHL/TN1", `{"sender_address":"` + strings.Repeat("m", 10<<20) + `"}`, "limit of " + api.WriteBodyLimit},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			method := "POST"
+			if !strings.HasSuffix(tt.url, "events") {
+				method = "PUT"
+			}
+			r := doAuth(t, method, tt.url, writeToken, tt.body)
+			if p := assertProblem(t, r, 413); !strings.Contains(p.Detail, tt.want) {
+				t.Errorf("detail %q, want it to say %q", p.Detail, tt.want)
+			}
+		})
+	}
+}
+
 // TestWriteBodyLimit: a full batch with every text at its longest fits
 // the write routes' limit; lookups keep theirs.
 func TestWriteBodyLimit(t *testing.T) {
@@ -469,6 +496,8 @@ func TestPutShipment(t *testing.T) {
 		{"three decimals", strings.Replace(body, `19.99`, `19.999`, 1), []string{"articles[1].price"}},
 		{"negative price", strings.Replace(body, `19.99`, `-1`, 1), []string{"articles[1].price"}},
 		{"exponent price", strings.Replace(body, `19.99`, `1e3`, 1), []string{"articles[1].price"}},
+		// Named once, for its type (not also as missing).
+		{"boolean price", strings.Replace(body, `19.99`, `true`, 1), []string{"articles[1].price"}},
 		{"unknown article field", strings.Replace(body, `"sku":null`, `"colour":"red"`, 1), []string{"articles[1].colour"}},
 		{"duplicate key", strings.Replace(body, `"sku":"LP123"`, `"sku":"LP123","sku":"X"`, 1), []string{"articles[0].sku"}},
 		{"articles not an array", `{"sender_address":"a","receiver_address":"b","articles":{}}`, []string{"articles"}},
@@ -586,4 +615,37 @@ func TestOpenAPIDescribesWrites(t *testing.T) {
 	off := httptest.NewServer(api.New(api.Config{Shipments: f.reads(), Writer: f.writer()}))
 	t.Cleanup(off.Close)
 	specCase{method: "PUT", target: "/shipment/UPS/TN2", contentType: js, header: auth, body: []byte(put), status: 403}.check(t, router, off.URL)
+}
+
+// TestWriteReadsOwnWrite: a write empties this server's read cache at
+// once, so its next lookup shows the write even before the change feed
+// reports it (here it never does).
+func TestWriteReadsOwnWrite(t *testing.T) {
+	t.Parallel()
+	cache := api.NewCache(1 << 20)
+	cache.Apply(shipment.Change{Kind: shipment.ChangeListening})
+	srv := writeServer(t, newFakeWrites(), api.Config{Cache: cache})
+	lookup := srv.URL + "/shipment/DHL/TN1"
+	for range 2 {
+		if r := do(t, "GET", lookup, "", ""); r.status != 200 {
+			t.Fatalf("lookup = %d %s", r.status, r.body)
+		}
+	}
+	if cache.Stats().Hits == 0 {
+		t.Fatal("the lookup was not cached")
+	}
+	r := doAuth(t, "POST", lookup+"/events", writeToken, `{"occurred_at":"2026-12-01T08:15:00Z","status_text":"delivered"}`)
+	if r.status != 201 {
+		t.Fatalf("append = %d %s", r.status, r.body)
+	}
+	if got := decode[api.LookupJSON](t, do(t, "GET", lookup, "", "")); got.Status != shipment.StatusDelivered || got.EventCount != 1 {
+		t.Errorf("the lookup after the append shows %s with %d events", got.Status, got.EventCount)
+	}
+	r = doAuth(t, "PUT", lookup, writeToken, `{"sender_address":"Street 1, 10115 Berlin, Germany","receiver_address":"Street 3, 80331 Munich, Germany","articles":[]}`)
+	if r.status != 200 {
+		t.Fatalf("put = %d %s", r.status, r.body)
+	}
+	if got := decode[api.LookupJSON](t, do(t, "GET", lookup, "", "")); got.SenderAddress != "Street 1, 10115 Berlin, Germany" {
+		t.Errorf("the lookup after the put shows sender %q", got.SenderAddress)
+	}
 }
