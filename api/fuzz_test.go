@@ -242,7 +242,7 @@ func checkResponse(t *testing.T, srv http.Handler, r *http.Request) {
 }
 
 // FuzzDecodeEvents: any body either decodes to events that pass the text
-// rule, with a parsed time at most MaxFuture ahead and a normalised
+// rule, with a parsed time at most shipment.MaxEventFuture ahead and a normalised
 // status, or is refused with a 400/413 problem that names a field; it
 // never panics. It holds the token-by-token reader (strictjson.go) to
 // encoding/json's idea of valid JSON: what json.Valid refuses is refused.
@@ -278,7 +278,7 @@ func FuzzDecodeEvents(f *testing.F) {
 					t.Fatalf("%q: text %q breaks the rule", body, s)
 				}
 			}
-			if e.StatusText == "" || !shipment.IsStatus(e.Status) || e.OccurredAt.IsZero() || e.OccurredAt.After(now.Add(MaxFuture)) ||
+			if e.StatusText == "" || !shipment.IsStatus(e.Status) || e.OccurredAt.IsZero() || e.OccurredAt.After(now.Add(shipment.MaxEventFuture)) ||
 				e.OccurredAt.Location() != time.UTC || e.Source != shipment.SourceAPI {
 				t.Fatalf("%q: accepted %+v", body, e)
 			}

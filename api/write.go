@@ -30,10 +30,6 @@ const (
 	// an event), and no body much larger does. Lookups keep
 	// Config.BodyLimit.
 	WriteBodyLimit = "8M"
-	// MaxFuture is how far ahead of the server's clock an event's
-	// occurred_at may be: clocks drift and time zones get mixed up, but an
-	// event a day ahead is a mistake.
-	MaxFuture = 24 * time.Hour
 	// maxArticles bounds a PUT's articles; maxQuantity one's quantity.
 	maxArticles = 1000
 	maxQuantity = 1_000_000
@@ -362,7 +358,7 @@ func (e eventBody) check(r *strictReader, prefix string, batch bool, now time.Ti
 		switch {
 		case err != nil:
 			r.fail(n("occurred_at"), err.Error())
-		case t.After(now.Add(MaxFuture)):
+		case t.After(now.Add(shipment.MaxEventFuture)):
 			r.fail(n("occurred_at"), "is more than 24 hours in the future")
 		}
 		ev.OccurredAt = t
