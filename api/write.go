@@ -308,27 +308,16 @@ type eventBody struct {
 // eventMember reads one member of an event object into e; batch items
 // also carry their shipment.
 func (r *strictReader) eventMember(e *eventBody, batch bool) func(key, name string) (bool, error) {
+	fields := map[string]*string{
+		"event_id": &e.EventID, "occurred_at": &e.OccurredAt, "status_text": &e.StatusText,
+		"status": &e.Status, "location": &e.Location, "message": &e.Message,
+	}
+	if batch {
+		fields["carrier"], fields["tracking_number"] = &e.Carrier, &e.TrackingNumber
+	}
 	return func(key, name string) (bool, error) {
-		var dst *string
-		switch key {
-		case "event_id":
-			dst = &e.EventID
-		case "occurred_at":
-			dst = &e.OccurredAt
-		case "status_text":
-			dst = &e.StatusText
-		case "status":
-			dst = &e.Status
-		case "location":
-			dst = &e.Location
-		case "message":
-			dst = &e.Message
-		case "carrier":
-			dst = &e.Carrier
-		case "tracking_number":
-			dst = &e.TrackingNumber
-		}
-		if dst == nil || (!batch && (key == "carrier" || key == "tracking_number")) {
+		dst, ok := fields[key]
+		if !ok {
 			return false, nil
 		}
 		return true, r.str(name, dst)
