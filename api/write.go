@@ -502,21 +502,29 @@ func (s *Server) postShipmentEvents(c echo.Context) error {
 	for i := range events {
 		events[i].Carrier, events[i].TrackingNumber = l.Carrier, l.TrackingNumber
 	}
-	if err := repeatedIDs(events, single); err != nil {
+	_, status, err := s.appendEvents(c, events, single, false)
+	if err != nil {
 		return err
+	}
+	return s.answerShipment(c, status, l)
+}
+
+// appendEvents records a write's decoded events: 201 when any was new
+// (the server's own cached answers are dropped then), 200 when all were
+// already recorded, or the problem naming the bad items.
+func (s *Server) appendEvents(c echo.Context, events []shipment.EventInput, single, batch bool) (shipment.AppendResult, int, error) {
+	if err := repeatedIDs(events, single); err != nil {
+		return shipment.AppendResult{}, 0, err
 	}
 	res, err := s.cfg.Writer.AppendEvents(c.Request().Context(), events)
 	if err != nil {
-		return itemProblem(err, single, false)
+		return res, 0, itemProblem(err, single, batch)
 	}
-	if res.Created > 0 {
-		s.wrote()
+	if res.Created == 0 {
+		return res, http.StatusOK, nil
 	}
-	status := http.StatusOK
-	if res.Created > 0 {
-		status = http.StatusCreated
-	}
-	return s.answerShipment(c, status, l)
+	s.wrote()
+	return res, http.StatusCreated, nil
 }
 
 // BatchResultJSON answers POST /events.
@@ -535,19 +543,9 @@ func (s *Server) postEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := repeatedIDs(events, false); err != nil {
-		return err
-	}
-	res, err := s.cfg.Writer.AppendEvents(c.Request().Context(), events)
+	res, status, err := s.appendEvents(c, events, false, true)
 	if err != nil {
-		return itemProblem(err, false, true)
-	}
-	if res.Created > 0 {
-		s.wrote()
-	}
-	status := http.StatusOK
-	if res.Created > 0 {
-		status = http.StatusCreated
+		return err
 	}
 	return c.JSON(status, BatchResultJSON{Created: res.Created, Unchanged: res.Unchanged})
 }
