@@ -8,7 +8,9 @@
 # times imports (PostgreSQL and SQLite) and a weather refresh against a local
 # unthrottled fake provider, then drives the API with wrk (GET and POST
 # lookups, first and deep list pages) and, in the same run, a bare Echo
-# reference server, and writes bench/out/results.md. All traffic stays on
+# reference server; on the smallest size it then times tracking events
+# (issue 15): lookups of shipments with 20 events and ingest through the
+# write API. It writes bench/out/results.md. All traffic stays on
 # 127.0.0.1; every database it creates is named shiptrack_bench_* and is
 # dropped at the end.
 #
@@ -28,11 +30,19 @@ usage: bench/run.sh [options]
   --cities N            distinct receiver locations of the load datasets (default 1000)
   --threads N           wrk threads (default 2)
   --connections N       wrk connections (default 64)
+  --event-shipments N   shipments given 20 events each for the events lookups, on the smallest
+                        size (default 1000; 0 skips the events scenarios, ingest included)
+  --ingest-connections N
+                        wrk connections of the 1,000-event POST /events batches (default 4)
+  --single-connections N
+                        wrk connections of the single-event POSTs (default 16)
   --pg URL              PostgreSQL server, without database (default postgres://postgres@127.0.0.1:5432)
   --pg-params QS        query string added to the server's database URL (default sslmode=disable)
   --import-timeout S    give up an import after S seconds and record it as not finished (default 300)
   --importer BIN        binary that imports the load and weather datasets (default: the built one;
                         the import benchmark always uses the built one)
+  --port-base P         ports on 127.0.0.1: the server P, the reference P+1, the fake provider
+                        P+10, pprof P+20 (default 18080; another on a shared machine avoids clashes)
   --no-build            reuse bench/out/shiptrack, bench/out/reference, bench/out/fakeprovider
   --no-profile          skip the CPU profiles taken after the measured runs
   --keep                keep the databases and generated CSVs' databases (default: drop them)
@@ -51,10 +61,14 @@ WEATHER_LOCATIONS=10000
 CITIES=1000
 THREADS=2
 CONNS=64
+EVENT_SHIPMENTS=1000
+INGEST_CONNS=4
+SINGLE_CONNS=16
 PG=postgres://postgres@127.0.0.1:5432
 PG_PARAMS=sslmode=disable
 IMPORT_TIMEOUT=300
 IMPORTER=
+PORT_BASE=18080
 BUILD=1
 PROFILE=1
 KEEP=0
@@ -70,10 +84,14 @@ while [ $# -gt 0 ]; do
 	--cities) CITIES=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
 	--connections) CONNS=$2; shift ;;
+	--event-shipments) EVENT_SHIPMENTS=$2; shift ;;
+	--ingest-connections) INGEST_CONNS=$2; shift ;;
+	--single-connections) SINGLE_CONNS=$2; shift ;;
 	--pg) PG=${2%/}; shift ;;
 	--pg-params) PG_PARAMS=$2; shift ;;
 	--import-timeout) IMPORT_TIMEOUT=$2; shift ;;
 	--importer) IMPORTER=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
+	--port-base) PORT_BASE=$2; shift ;;
 	--no-build) BUILD=0 ;;
 	--no-profile) PROFILE=0 ;;
 	--keep) KEEP=1 ;;
@@ -93,8 +111,10 @@ RESULTS=$RAW/results.jsonl
 LUA=$ROOT/bench/wrk/shiptrack.lua
 GEN=$OUT/gencsv
 BIN=$OUT/shiptrack
-API_PORT=18080 REF_PORT=18081 FAKE_PORT=18090 PPROF_PORT=16060
+API_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) FAKE_PORT=$((PORT_BASE + 10)) PPROF_PORT=$((PORT_BASE + 20))
 TOKEN=bench-token
+WTOKEN=bench-write-token # the write API's (issue 15)
+EVENTS_LUA=$ROOT/bench/wrk/events.lua
 mkdir -p "$DATA" "$RAW"
 : >"$RESULTS"
 
@@ -244,6 +264,7 @@ start_server() { # DB-or-sqlite:URL LOGNAME [extra env...]
 		SHIPTRACK_WEATHER_RATE=100000 \
 		SHIPTRACK_WEATHER_WORKERS=16 \
 		SHIPTRACK_API_TOKENS="$TOKEN" \
+		SHIPTRACK_API_WRITE_TOKENS="$WTOKEN" \
 		SHIPTRACK_API_RATE_LIMIT=0 \
 		"$@" "$BIN" --config /dev/null serve) >"$RAW/$logname.log" 2>&1 &
 	SRV_PID=$!
@@ -437,9 +458,109 @@ ceiling() { # SIZE RUN
 }
 ceiling_init
 
+# --- tracking events (issue 15) ----------------------------------------------
+# seed_events LOOKUPS K: gives each shipment of LOOKUPS K more events through
+# POST /events (batches of 1,000), an hour apart and ending a day ago, so
+# they are the shipment's latest; fails unless every one is created.
+seed_events() {
+	python3 - "$1" "$2" "$API_PORT" "$WTOKEN" <<'PY'
+import datetime, http.client, json, sys
+path, k, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ships = [l.rstrip("\n").split(",", 1) for l in open(path) if l.strip()]
+end = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(days=1)
+texts = ["info received", "inbound-scan", "in-transit", "transit", "scanned", "out for delivery"]
+items = [{"carrier": c, "tracking_number": t, "event_id": f"bench-seed-{j}",
+          "occurred_at": (end - datetime.timedelta(hours=k - j)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+          "status_text": texts[j % len(texts)], "location": f"Hub {j}", "message": "bench seed"}
+         for t, c in ships for j in range(k)]
+conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=120)
+created = 0
+for i in range(0, len(items), 1000):
+    conn.request("POST", "/events", json.dumps(items[i:i + 1000]),
+                 {"Content-Type": "application/json", "Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status not in (200, 201):
+        sys.exit(f"POST /events: {r.status} {body[:500]!r}")
+    created += json.loads(body)["created"]
+if created != len(items):
+    sys.exit(f"created {created} events, want {len(items)}")
+print(created)
+PY
+}
+# event_count CARRIER TN: events of one shipment, read past the cache.
+event_count() {
+	curl -sf -H 'Cache-Control: no-cache' "http://127.0.0.1:$API_PORT/shipment/$1/$2?events=all" |
+		python3 -c 'import json, sys; print(len(json.load(sys.stdin)["events"]))'
+}
+all_events() { sql "$1" "select count(*) from events"; }
+
+# events_block SIZE DB LOOKUPS: with the server (SRV_PID, write token) and
+# the reference (REF_PID) running on DB. The first --event-shipments
+# shipments of LOOKUPS get 20 events each; their lookups (cached and
+# database path) are measured beside the database path of the others (1
+# import event each) and the reference, run by run. Then the ingest:
+# POST /events batches of 1,000 and single-event POSTs on random shipments.
+events_block() {
+	local n=$1 db=$2 lookups=$3 m=$EVENT_SHIPMENTS ev20 plain tn carrier have k t0 secs got run before after
+	[ "$m" -lt "$n" ] || m=$((n / 2))
+	ev20=$RAW/events20-$n.lookups plain=$RAW/plain-$n.lookups
+	head -n "$m" "$lookups" >"$ev20"
+	tail -n +"$((m + 1))" "$lookups" >"$plain"
+	IFS=, read -r tn carrier < <(head -1 "$ev20")
+	have=$(event_count "$carrier" "$tn") || die "lookup of $carrier/$tn failed"
+	k=$((20 - have))
+	t0=$(now)
+	got=$(seed_events "$ev20" "$k") || die "seeding events failed"
+	secs=$(since "$t0")
+	for line in "$(head -1 "$ev20")" "$(tail -1 "$ev20")"; do
+		IFS=, read -r tn carrier <<<"$line"
+		[ "$(event_count "$carrier" "$tn")" = 20 ] || die "$carrier/$tn does not have 20 events after seeding"
+	done
+	curl -sf -o "$RAW/answer-events20-$n.json" "http://127.0.0.1:$API_PORT/shipment/$carrier/$tn" || die "lookup of $carrier/$tn failed"
+	log "size $n: $m shipments now have 20 events ($got created through POST /events in ${secs}s)"
+	emit "{\"kind\":\"events_dataset\",\"size\":$n,\"shipments\":$m,\"events_each\":20,\"seeded\":$got,\"seed_seconds\":$secs,\"answer_bytes\":$(wc -c <"$RAW/answer-events20-$n.json"),\"plain_answer_bytes\":$(wc -c <"$RAW/answer-$n.json")}"
+
+	log "size $n: events warm-up"
+	WARM=$DURATION
+	DURATION=5s
+	measure "$n" 0 events20_get "$SRV_PID" "$API_PORT" "$db" get "$ev20" >/dev/null 2>&1
+	measure "$n" 0 events20_db "$SRV_PID" "$API_PORT" "$db" fresh "$ev20" >/dev/null 2>&1
+	DURATION=$WARM
+	for run in $(seq 1 "$RUNS"); do
+		measure "$n" "$run" reference_events "$REF_PID" "$REF_PORT" "" get "$lookups"
+		measure "$n" "$run" events20_get "$SRV_PID" "$API_PORT" "$db" get "$ev20"
+		measure "$n" "$run" events20_db "$SRV_PID" "$API_PORT" "$db" fresh "$ev20"
+		measure "$n" "$run" plain_db "$SRV_PID" "$API_PORT" "$db" fresh "$plain"
+	done
+
+	# Ingest. measure reads LUA and CONNS; each run's events are counted in
+	# the database too (created = rows added, whatever wrk saw).
+	WARM=$DURATION
+	DURATION=5s
+	LUA=$EVENTS_LUA CONNS=$INGEST_CONNS measure "$n" 0 ingest_batch "$SRV_PID" "$API_PORT" "$db" batch "$lookups" "$WTOKEN" 1000 w >/dev/null 2>&1
+	LUA=$EVENTS_LUA CONNS=$SINGLE_CONNS measure "$n" 0 ingest_single "$SRV_PID" "$API_PORT" "$db" single "$lookups" "$WTOKEN" w >/dev/null 2>&1
+	DURATION=$WARM
+	for run in $(seq 1 "$RUNS"); do
+		before=$(all_events "$db")
+		LUA=$EVENTS_LUA CONNS=$INGEST_CONNS measure "$n" "$run" ingest_batch "$SRV_PID" "$API_PORT" "$db" batch "$lookups" "$WTOKEN" 1000 "r$run"
+		after=$(all_events "$db")
+		emit "{\"kind\":\"ingest\",\"size\":$n,\"run\":$run,\"scenario\":\"ingest_batch\",\"batch\":1000,\"connections\":$INGEST_CONNS,\"created\":$((after - before))}"
+		log "size $n run $run ingest_batch: $((after - before)) events created"
+		before=$after
+		LUA=$EVENTS_LUA CONNS=$SINGLE_CONNS measure "$n" "$run" ingest_single "$SRV_PID" "$API_PORT" "$db" single "$lookups" "$WTOKEN" "r$run"
+		after=$(all_events "$db")
+		emit "{\"kind\":\"ingest\",\"size\":$n,\"run\":$run,\"scenario\":\"ingest_single\",\"batch\":1,\"connections\":$SINGLE_CONNS,\"created\":$((after - before))}"
+		log "size $n run $run ingest_single: $((after - before)) events created"
+	done
+}
+
 IFS=, read -r -a SIZES <<<"$SHIPMENTS"
-LARGEST=0
-for n in "${SIZES[@]}"; do [ "$n" -gt "$LARGEST" ] && LARGEST=$n; done
+LARGEST=0 SMALLEST=${SIZES[0]}
+for n in "${SIZES[@]}"; do
+	[ "$n" -gt "$LARGEST" ] && LARGEST=$n
+	[ "$n" -lt "$SMALLEST" ] && SMALLEST=$n
+done
 
 for n in "${SIZES[@]}"; do
 	name=ship$n
@@ -520,6 +641,12 @@ EOF
 				go tool pprof -top -cum -nodecount=60 "$RAW/cpu-$label-$n.pprof" >"$RAW/cpu-$label-$n.cum.txt" 2>&1) || true
 		done
 		log "profiles: $RAW/cpu-*-$n.{pprof,top.txt,cum.txt}"
+	fi
+
+	# --- tracking events (issue 15), on the smallest size only: last, as
+	# the ingest adds events to random shipments of the dataset.
+	if [ "$n" = "$SMALLEST" ] && [ "$EVENT_SHIPMENTS" -gt 0 ]; then
+		events_block "$n" "$db" "$lookups"
 	fi
 
 	stop_pid "$REF_PID"

@@ -1,0 +1,102 @@
+-- wrk script for bench/run.sh's event-ingest scenarios (issue 15). Two
+-- modes (the first argument after "--"):
+--
+--   wrk ... URL -- batch  LOOKUPS TOKEN [SIZE] [TAG]
+--        POST /events with SIZE (default 1000) events, each for a random
+--        shipment of LOOKUPS
+--   wrk ... URL -- single LOOKUPS TOKEN [TAG]
+--        POST /shipment/{carrier}/{tracking_number}/events with one event
+--        for a random shipment
+--
+-- TOKEN is a write token (Authorization: Bearer). Every event has an
+-- event_id no other request of any run uses (the start time, TAG, wrk's
+-- thread number and a per-thread counter), so each one is created, never
+-- replayed; occurred_at is an RFC 3339 UTC time within the last 30 days.
+-- LOOKUPS has one "tracking_number,carrier" line per shipment (bench/gencsv
+-- --lookups). done() prints "BENCHJSON {...}" like shiptrack.lua.
+
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("thread_no", counter)
+end
+
+local mode, tns, carriers, n, size, prefix, seq, headers, base
+-- The seed's carrier wordings (normalised by the server's table) and one
+-- it does not know (kept as status_text, normalised to the default).
+local texts = { "in-transit", "inbound-scan", "transit", "scanned", "delivery", "Arrived at sort facility" }
+local places = { "Berlin, DE", "Leipzig hub, DE", "Rotterdam, NL", "Lyon, FR", "" }
+
+function init(args)
+  mode = args[1] or "batch"
+  if mode ~= "batch" and mode ~= "single" then
+    error("mode must be batch or single, not " .. tostring(mode))
+  end
+  local tag
+  if mode == "batch" then
+    size = tonumber(args[4]) or 1000
+    tag = args[5] or ""
+  else
+    size = 1
+    tag = args[4] or ""
+  end
+  math.randomseed(os.time() * 1000 + (thread_no or 0) * 7919)
+  tns, carriers, n = {}, {}, 0
+  for line in io.lines(args[2]) do
+    local tn, carrier = line:match("^([^,]+),([^,\r]+)")
+    if tn then
+      n = n + 1
+      tns[n], carriers[n] = tn, carrier
+    end
+  end
+  if n == 0 then
+    error("no lookups in " .. tostring(args[2]))
+  end
+  headers = {
+    ["Content-Type"] = "application/json",
+    ["Accept"] = "application/json",
+    ["Authorization"] = "Bearer " .. (args[3] or ""),
+  }
+  prefix = string.format("wrk-%s-%d-%s-%d-", mode, os.time(), tag, thread_no or 0)
+  seq = 0
+  base = os.time() - 30 * 86400
+end
+
+-- event: the JSON members of one event (without braces), number k of this
+-- thread.
+local function event(k)
+  return '"event_id":"' .. prefix .. k ..
+    '","occurred_at":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ", base + k % (29 * 86400)) ..
+    '","status_text":"' .. texts[k % #texts + 1] ..
+    '","location":"' .. places[k % #places + 1] ..
+    '","message":"wrk"'
+end
+
+function request()
+  seq = seq + 1
+  if mode == "single" then
+    local i = math.random(n)
+    return wrk.format("POST", "/shipment/" .. carriers[i] .. "/" .. tns[i] .. "/events", headers,
+      "{" .. event(seq) .. "}")
+  end
+  local parts = {}
+  for j = 1, size do
+    local i = math.random(n)
+    parts[j] = '{"carrier":"' .. carriers[i] .. '","tracking_number":"' .. tns[i] .. '",' ..
+      event(seq * size + j) .. "}"
+  end
+  return wrk.format("POST", "/events", headers, "[" .. table.concat(parts, ",") .. "]")
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_s":%.3f,"bytes":%d,"rps":%.1f,' ..
+    '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"mean_ms":%.3f,' ..
+    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d}\n',
+    summary.requests, secs, summary.bytes, summary.requests / secs,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, latency.mean / 1000,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
