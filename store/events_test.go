@@ -505,3 +505,80 @@ func TestAppendLargeBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestAppendEventsRace: requests that send the same events at once, as a
+// client retrying a timed-out batch does, each succeed, and every event is
+// recorded once (Created over all of them), the others counted as
+// Unchanged; the same id with other contents at once leaves one recorded
+// and refuses the others as conflicts. (A plain INSERT instead of ON
+// CONFLICT DO NOTHING, tried for speed, fails this without a retry.)
+func TestAppendEventsRace(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, s *store.Store) {
+		const (
+			writers = 6
+			perShip = 40
+		)
+		tns := []string{"R1", "R2", "R3"}
+		for _, tn := range tns {
+			putShipment(t, s, "DHL", tn)
+		}
+		run := func(batch func(w int) []shipment.EventInput) ([]shipment.AppendResult, []error) {
+			res, errs := make([]shipment.AppendResult, writers), make([]error, writers)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for w := range writers {
+				in := batch(w)
+				wg.Go(func() {
+					<-start
+					res[w], errs[w] = s.AppendEvents(context.Background(), in)
+				})
+			}
+			close(start)
+			wg.Wait()
+			return res, errs
+		}
+		for round := range 4 {
+			res, errs := run(func(int) []shipment.EventInput {
+				var in []shipment.EventInput
+				for k := range perShip {
+					for _, tn := range tns {
+						in = append(in, ev("DHL", tn, fmt.Sprintf("r%d-%d", round, k), t0.Add(time.Duration(round*perShip+k)*time.Minute), "transit"))
+					}
+				}
+				return in
+			})
+			var total shipment.AppendResult
+			for w := range writers {
+				if errs[w] != nil {
+					t.Fatalf("round %d, writer %d: %v", round, w, errs[w])
+				}
+				total.Created += res[w].Created
+				total.Unchanged += res[w].Unchanged
+			}
+			if n := perShip * len(tns); total.Created != n || total.Unchanged != n*(writers-1) {
+				t.Fatalf("round %d: %+v, want %d created and %d unchanged", round, total, n, n*(writers-1))
+			}
+		}
+		res, errs := run(func(w int) []shipment.EventInput {
+			e := ev("DHL", "R1", "c1", t0.Add(-time.Hour), "transit")
+			e.Message = fmt.Sprintf("writer %d", w)
+			return []shipment.EventInput{e}
+		})
+		created := 0
+		for w := range writers {
+			switch {
+			case errs[w] == nil && res[w].Created == 1:
+				created++
+			case !errors.Is(errs[w], shipment.ErrEventConflict):
+				t.Errorf("writer %d: %+v, %v; want one created and conflicts", w, res[w], errs[w])
+			}
+		}
+		if created != 1 {
+			t.Errorf("%d writers recorded c1, want 1", created)
+		}
+		if sh := mustGet(t, s, "DHL", "R1"); sh.EventCount != 4*perShip+1 {
+			t.Errorf("R1 has %d events, want %d", sh.EventCount, 4*perShip+1)
+		}
+	})
+}
