@@ -59,6 +59,52 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
+// BenchmarkGetEvents is BenchmarkGet for issue 15's lookup: shipments
+// with 2 articles and 20 events (the import's first event and 19 appended
+// ones), so a lookup returns them all. Its database path should stay
+// within 1.3x of BenchmarkGet's before events existed.
+func BenchmarkGetEvents(b *testing.B) {
+	const shipments, events = 500, shipment.LatestEvents
+	for _, d := range storetest.Drivers {
+		b.Run(d, func(b *testing.B) {
+			st, in := benchStore(b, d)
+			var two []shipment.ShipmentInput
+			for _, s := range in {
+				if len(s.Articles) == 2 && len(two) < shipments {
+					two = append(two, s)
+				}
+			}
+			t0 := time.Now().Add(-48 * time.Hour)
+			var evs []shipment.EventInput
+			for i, s := range two {
+				for k := range events - 1 {
+					evs = append(evs, shipment.EventInput{Carrier: s.Carrier, TrackingNumber: s.TrackingNumber, Event: shipment.Event{
+						OccurredAt: t0.Add(time.Duration(i*events+k) * time.Second), StatusText: "in-transit",
+						Location: "Hub 7", Message: "Arrived at the sorting centre"}})
+				}
+			}
+			ctx := context.Background()
+			for start := 0; start < len(evs); start += 1000 {
+				if _, err := st.AppendEvents(ctx, evs[start:min(start+1000, len(evs))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i := 0
+			for b.Loop() {
+				s := two[(i*7919)%len(two)]
+				i++
+				sh, err := st.Get(ctx, s.Carrier, s.TrackingNumber)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(sh.Events) != events || sh.EventCount != events || len(sh.Articles) != 2 {
+					b.Fatalf("%d events of %d, %d articles; want %d, %d, 2", len(sh.Events), sh.EventCount, len(sh.Articles), events, events)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkListFirstPage reads the first page of 100.
 func BenchmarkListFirstPage(b *testing.B) {
 	for _, d := range storetest.Drivers {
