@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shiptrack/shiptrack/bench/benchdata"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -579,6 +580,56 @@ func TestAppendEventsRace(t *testing.T) {
 		}
 		if sh := mustGet(t, s, "DHL", "R1"); sh.EventCount != 4*perShip+1 {
 			t.Errorf("R1 has %d events, want %d", sh.EventCount, 4*perShip+1)
+		}
+	})
+}
+
+// TestGetArticlesAndEvents: a lookup returns the shipment, its articles
+// and its latest events side by side; each keeps its order and fields,
+// with or without the other.
+func TestGetArticlesAndEvents(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		arts := []shipment.Article{{Name: "Laptop", Quantity: 1, Price: 80000, SKU: "LP1"},
+			{Name: "Mouse", Quantity: 2, Price: 2500, SKU: "M1"}, {Name: "Cable", Quantity: 3, Price: 999}}
+		for _, tn := range []string{"A1", "A2"} {
+			in := shipment.ShipmentInput{TrackingNumber: tn, Carrier: "DPD",
+				SenderAddress: "Street 1, 10115 Berlin, Germany", ReceiverAddress: "Street 10, 75001 Paris, France", Articles: arts}
+			if tn == "A2" {
+				in.Articles = nil
+			}
+			if _, err := s.Put(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := benchdata.FillWeather(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		var in []shipment.EventInput
+		for i := range 22 {
+			in = append(in, ev("DPD", "A1", fmt.Sprintf("e%02d", i), t0.Add(time.Duration(i)*time.Minute), "transit"))
+		}
+		mustAppend(t, s, append(in, ev("DPD", "A2", "x1", t0, "scanned"), ev("DPD", "A2", "x2", t0, "delivered"))...)
+
+		sh := mustGet(t, s, "dpd", "a1")
+		if !slices.Equal(sh.Articles, arts) || sh.Weather == nil || sh.Location == nil || sh.Location.City != "Paris" {
+			t.Fatalf("A1: articles %+v, weather %v, location %v", sh.Articles, sh.Weather, sh.Location)
+		}
+		if sh.EventCount != 22 || len(sh.Events) != shipment.LatestEvents || sh.Events[0].EventID != "e21" || sh.Events[19].EventID != "e02" {
+			t.Fatalf("A1: %d events %v", sh.EventCount, eventIDs(sh.Events))
+		}
+		if e := sh.Events[0]; !e.OccurredAt.Equal(t0.Add(21*time.Minute)) || e.OccurredAt.Location() != time.UTC ||
+			e.Status != shipment.StatusInTransit || e.StatusText != "transit" || e.Location != "Paris" || e.Message != "m e21" || e.Source != shipment.SourceAPI {
+			t.Errorf("A1 newest event %+v", e)
+		}
+		sh = mustGet(t, s, "DPD", "A2")
+		if sh.Articles == nil || len(sh.Articles) != 0 || sh.EventCount != 2 || !slices.Equal(eventIDs(sh.Events), []string{"x2", "x1"}) ||
+			sh.Status != shipment.StatusDelivered || sh.TrackingNumber != "A2" {
+			t.Fatalf("A2 without articles: %+v", sh)
+		}
+		if _, err := s.Get(ctx, "DPD", "A3"); !errors.Is(err, shipment.ErrNotFound) {
+			t.Errorf("unknown shipment: %v", err)
 		}
 	})
 }
