@@ -45,6 +45,9 @@ type config struct {
 		// Bearer tokens of the write routes (comma-separated in the
 		// variable); none = writes refused.
 		WriteTokens []string `yaml:"write_tokens" env:"SHIPTRACK_API_WRITE_TOKENS"`
+		// Bearer tokens of the webhook admin routes (comma-separated in
+		// the variable); none = those routes refused.
+		AdminTokens []string `yaml:"admin_tokens" env:"SHIPTRACK_API_ADMIN_TOKENS"`
 		RateLimit   float64  `yaml:"rate_limit" env:"SHIPTRACK_API_RATE_LIMIT"`
 		RateBurst   int      `yaml:"rate_burst" env:"SHIPTRACK_API_RATE_BURST"`
 		TrustProxy  bool     `yaml:"trust_proxy" env:"SHIPTRACK_API_TRUST_PROXY"`
@@ -71,6 +74,12 @@ type config struct {
 		BodyLimit         string        `yaml:"body_limit" env:"SHIPTRACK_HTTP_BODY_LIMIT"`
 		MaxHeaderBytes    int           `yaml:"max_header_bytes" env:"SHIPTRACK_HTTP_MAX_HEADER_BYTES"`
 	} `yaml:"http"`
+
+	Webhooks struct {
+		// AllowPrivate allows http and loopback, link-local and private
+		// endpoint addresses (tests, private networks).
+		AllowPrivate bool `yaml:"allow_private" env:"SHIPTRACK_WEBHOOKS_ALLOW_PRIVATE"`
+	} `yaml:"webhooks"`
 
 	Weather struct {
 		// The provider's settings, handed to weather.New as they are.
@@ -180,6 +189,7 @@ func loadConfig(path string, lookupEnv func(string) (string, bool)) (config, err
 	}
 	c.API.Tokens = cleanList(c.API.Tokens)
 	c.API.WriteTokens = cleanList(c.API.WriteTokens)
+	c.API.AdminTokens = cleanList(c.API.AdminTokens)
 	name := func(key string) string {
 		for _, s := range settings {
 			if s.key == key && (fromEnv[key] || path == "") {

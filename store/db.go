@@ -311,6 +311,55 @@ type windowRow struct {
 
 func (windowRow) TableName() string { return "refresh_windows" }
 
+// webhookEndpointRow is a webhook subscription (issue 16). Secret signs
+// deliveries; after a rotation PreviousSecret signs them too until
+// PreviousSecretUntil, so receivers can switch without missing one.
+// Statuses and Carriers are comma-separated filters (normalised statuses,
+// carrier keys); empty matches all. PausedAt is set, with PauseReason,
+// after Failures consecutive failed attempts reach the threshold.
+type webhookEndpointRow struct {
+	ID                  uint64 `gorm:"primaryKey"`
+	URL                 string `gorm:"column:url;size:2048;not null"`
+	Secret              string `gorm:"size:100;not null"`
+	PreviousSecret      string `gorm:"size:100;not null;default:''"`
+	PreviousSecretUntil *time.Time
+	Statuses            string `gorm:"size:1000;not null;default:''"`
+	Carriers            string `gorm:"size:1000;not null;default:''"`
+	CreatedAt           time.Time
+	PausedAt            *time.Time
+	PauseReason         string `gorm:"size:1000;not null;default:''"`
+	Failures            int    `gorm:"not null;default:0"`
+}
+
+func (webhookEndpointRow) TableName() string { return "webhook_endpoints" }
+
+// webhookDeliveryRow is one notification of one endpoint: the outbox row,
+// written in the transaction of the status change. Status is pending,
+// delivered or failed. The body is built when it is sent (the shipment as
+// a lookup then returns it); Event and PreviousStatus/NewStatus say what
+// changed. ClaimedUntil is the lease of the replica that pushed it.
+type webhookDeliveryRow struct {
+	ID             uint64    `gorm:"primaryKey;index:ix_webhook_deliveries_endpoint,priority:2;index:ix_webhook_deliveries_order,priority:3"`
+	DeliveryID     string    `gorm:"size:64;not null;uniqueIndex:ux_webhook_deliveries_delivery"`
+	EndpointID     uint64    `gorm:"not null;index:ix_webhook_deliveries_endpoint,priority:1;index:ix_webhook_deliveries_order,priority:1"`
+	ShipmentID     uint64    `gorm:"not null;index:ix_webhook_deliveries_order,priority:2"`
+	EventType      string    `gorm:"size:64;not null"`
+	PreviousStatus string    `gorm:"size:64;not null;default:''"`
+	NewStatus      string    `gorm:"size:64;not null;default:''"`
+	Status         string    `gorm:"size:16;not null;index:ix_webhook_deliveries_due,priority:1"`
+	Attempts       int       `gorm:"not null;default:0"`
+	NextAttemptAt  time.Time `gorm:"not null;index:ix_webhook_deliveries_due,priority:2"`
+	ClaimedUntil   *time.Time
+	FirstAttemptAt *time.Time
+	LastStatusCode int    `gorm:"not null;default:0"`
+	LastError      string `gorm:"size:1000;not null;default:''"`
+	LastDurationMs int64  `gorm:"not null;default:0"`
+	CreatedAt      time.Time
+	DeliveredAt    *time.Time
+}
+
+func (webhookDeliveryRow) TableName() string { return "webhook_deliveries" }
+
 // wrapUnavailable marks connection failures with ErrUnavailable so the API
 // can answer 503 instead of 500.
 func wrapUnavailable(err error) error {

@@ -85,6 +85,8 @@ func (s *Store) ForgetMigrationsForTest(ctx context.Context, from int64) error {
 func (s *Store) LegacyShapeForTest(ctx context.Context) error {
 	db := s.db.WithContext(ctx)
 	for _, q := range []string{
+		"DROP TABLE webhook_deliveries",
+		"DROP TABLE webhook_endpoints",
 		"UPDATE shipments SET status = status_text WHERE status_text <> ''",
 		"DROP TABLE events",
 		"DROP INDEX ix_shipments_updated",
@@ -148,7 +150,7 @@ func OpenLegacyForTest(ctx context.Context, url string) (*Store, error) {
 }
 
 // rowTypes are the row types of the schema.
-var rowTypes = []any{&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}, &eventRow{}}
+var rowTypes = []any{&locationRow{}, &shipmentRow{}, &articleRow{}, &weatherRow{}, &budgetRow{}, &windowRow{}, &eventRow{}, &webhookEndpointRow{}, &webhookDeliveryRow{}}
 
 // AutoMigrateForTest opens url, an empty database, with the schema GORM's
 // AutoMigrate makes of today's row types, to compare the migrations with.

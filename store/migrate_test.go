@@ -19,7 +19,7 @@ import (
 )
 
 // newestMigration is the highest migration number in store/migrations.
-const newestMigration = 7
+const newestMigration = 8
 
 // TestMigrationsMatchRowTypes migrates an empty database and compares
 // its schema, column by column and index by index, with what AutoMigrate
@@ -149,8 +149,8 @@ func TestUpgradeFromAutoMigrate(t *testing.T) {
 				t.Fatalf("upgrade: %v", err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			if v, err := s.AppliedMigrationsForTest(ctx); err != nil || !slices.Equal(v, []int64{0, 1, 2, 3, 4, 5, 6, 7}) {
-				t.Errorf("recorded migrations %v, %v; want 0, 1 (baseline), 2 to 7", v, err)
+			if v, err := s.AppliedMigrationsForTest(ctx); err != nil || !slices.Equal(v, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8}) {
+				t.Errorf("recorded migrations %v, %v; want 0, 1 (baseline), 2 to 8", v, err)
 			}
 			if s.HasTableForTest("shiptrack_migrations") {
 				t.Error("the old marker table is still there")
@@ -189,8 +189,8 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 		legacy bool
 		want   []int64
 	}{
-		{"empty", false, []int64{0, 1, 2, 3, 4, 5, 6, 7}},
-		{"before versioned migrations", true, []int64{0, 1, 2, 3, 4, 5, 6, 7}},
+		{"empty", false, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8}},
+		{"before versioned migrations", true, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
