@@ -201,7 +201,25 @@ func appendEvents(ctx context.Context, tx *gorm.DB, in []shipment.EventInput, no
 	if err != nil {
 		return res, err
 	}
-	return res, setLatest(ctx, pool, isPostgres(tx), ids2, at)
+	// Webhooks: the statuses before, read under the write lock, so the
+	// outbox rows written below name each change once.
+	hooks, err := activeHooks(ctx, pool)
+	if err != nil {
+		return res, err
+	}
+	var before map[uint64]shipStatus
+	if len(hooks) > 0 {
+		if before, err = statusesOf(ctx, pool, ids2); err != nil {
+			return res, err
+		}
+	}
+	if err := setLatest(ctx, pool, isPostgres(tx), ids2, at); err != nil {
+		return res, err
+	}
+	if len(hooks) > 0 {
+		return res, enqueueWebhooks(ctx, pool, hooks, ids2, before, at)
+	}
+	return res, nil
 }
 
 // evKey identifies an event: its shipment's id and its event id.

@@ -234,8 +234,10 @@ func (r Result) OK() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
 const maxResponse = 64 << 10
 
 // Send makes one attempt to deliver body to url, signed with secret at
-// now, with the delivery id in its headers.
-func Send(ctx context.Context, c *http.Client, url, secret, id string, body []byte, now time.Time) Result {
+// now, with the delivery id in its headers. While a secret is rotated the
+// previous ones sign too: their values follow, comma-separated, in the
+// signature header (Verify accepts any one).
+func Send(ctx context.Context, c *http.Client, url, secret, id string, body []byte, now time.Time, previous ...string) Result {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -245,7 +247,11 @@ func Send(ctx context.Context, c *http.Client, url, secret, id string, body []by
 	req.Header.Set("User-Agent", "shiptrack-webhook/1")
 	req.Header.Set(HeaderDelivery, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(HeaderSignature, Sign(secret, now, body))
+	sig := Sign(secret, now, body)
+	for _, p := range previous {
+		sig += "," + Sign(p, now, body)
+	}
+	req.Header.Set(HeaderSignature, sig)
 	resp, err := c.Do(req)
 	if err != nil {
 		// Connection errors and timeouts may pass; a refused address or
