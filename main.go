@@ -25,6 +25,7 @@ import (
 	"github.com/shiptrack/shiptrack/redact"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/weather"
+	"github.com/shiptrack/shiptrack/webhook"
 )
 
 const usage = `shiptrack: shipment tracking API with receiver weather.
@@ -214,6 +215,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		Tokens:          cfg.API.Tokens,
 		WriteTokens:     cfg.API.WriteTokens,
 		Writer:          st,
+		Webhooks:        st,
+		AdminTokens:     cfg.API.AdminTokens,
+		// The listener's own address too: ":8080" names every interface.
+		WebhookPolicy:   webhook.Policy{AllowPrivate: cfg.Webhooks.AllowPrivate, Self: []string{cfg.Listen, ln.Addr().String()}},
 		RateLimit:       cfg.API.RateLimit,
 		RateBurst:       cfg.API.RateBurst,
 		TokenFailLimit:  cfg.API.TokenFailLimit,

@@ -17,6 +17,7 @@ import (
 	"github.com/shiptrack/shiptrack/internal/defaults"
 	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/weather"
+	"github.com/shiptrack/shiptrack/webhook"
 )
 
 // Shipments is what the API needs from the store.
@@ -94,6 +95,13 @@ type Config struct {
 	// in Tokens, nor a read token write. With none, every write is
 	// refused (403): the write routes are never open.
 	WriteTokens []string
+	// Webhooks, when set, serves the webhook admin routes (issue 16),
+	// behind AdminTokens (none = every request refused, 403).
+	Webhooks    Webhooks
+	AdminTokens []string
+	// WebhookPolicy checks an endpoint's URL when it is registered; its
+	// Self should list the service's own listen address.
+	WebhookPolicy webhook.Policy
 	// RateLimit caps lookups per second per client (0 = no cap), with
 	// bursts of RateBurst.
 	RateLimit float64
@@ -122,6 +130,7 @@ type Server struct {
 	reads       *readCache // cfg.Shipments, through cfg.Cache
 	tokenHashes [][32]byte
 	writeHashes [][32]byte
+	adminHashes [][32]byte
 	tokenFails  RateLimiter // nil = failed token attempts are not limited
 }
 
@@ -137,7 +146,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
-	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens), writeHashes: hashTokens(cfg.WriteTokens), staleAfter: weather.StaleAfter(cfg.WeatherInterval)}
+	s := &Server{cfg: cfg, e: e, tokenHashes: hashTokens(cfg.Tokens), writeHashes: hashTokens(cfg.WriteTokens), adminHashes: hashTokens(cfg.AdminTokens), staleAfter: weather.StaleAfter(cfg.WeatherInterval)}
 	s.reads = &readCache{next: cfg.Shipments, cache: cfg.Cache, staleAfter: s.staleAfter, now: cfg.Now}
 	// Without a trusted proxy, X-Forwarded-For is the client's own claim:
 	// rate limits must key on the connection's address.

@@ -33,6 +33,18 @@ func (s *Server) routes() {
 		e.POST("/events", s.postEvents, s.requireWriteToken, wl)
 	}
 
+	// Webhooks (webhooks.go), when the caller stores them: behind an
+	// admin token (constant-time, like the other scopes).
+	if s.cfg.Webhooks != nil {
+		a := s.requireAdminToken
+		e.POST("/webhooks", s.createWebhook, a)
+		e.GET("/webhooks", s.listWebhooks, a)
+		e.DELETE("/webhooks/:id", s.deleteWebhook, a)
+		e.POST("/webhooks/:id/rotate", s.rotateWebhook, a)
+		e.GET("/webhooks/:id/deliveries", s.webhookDeliveries, a)
+		e.POST("/webhooks/:id/deliveries/:delivery_id/redeliver", s.redeliverWebhook, a)
+	}
+
 	// Weather pipeline (api.go), when the caller runs one.
 	if s.cfg.Weather != nil {
 		e.GET("/weather/status", s.weatherStatus)

@@ -19,6 +19,7 @@ import (
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/jobs"
 	"github.com/shiptrack/shiptrack/shipment"
+	"github.com/shiptrack/shiptrack/webhook"
 )
 
 // everyRoute builds the API with every optional route switched on.
@@ -30,6 +31,10 @@ func everyRoute(t *testing.T, cfg Config) *Server {
 		cfg.Writer = probeWriter(nil)
 	}
 	cfg.WriteTokens = append(cfg.WriteTokens, probeWriteToken)
+	if cfg.Webhooks == nil {
+		cfg.Webhooks = probeWebhooks{}
+	}
+	cfg.AdminTokens = append(cfg.AdminTokens, probeWriteToken)
 	return New(cfg)
 }
 
@@ -52,6 +57,24 @@ func probeWriter(d *deadlines) *mock.Writer {
 			return nil, nil
 		},
 	}
+}
+
+// probeWebhooks knows no endpoint.
+type probeWebhooks struct{}
+
+func (probeWebhooks) CreateWebhook(_ context.Context, url string, st, ca []string) (webhook.Endpoint, error) {
+	return webhook.Endpoint{ID: 1, URL: url, Secret: "s", Statuses: st, Carriers: ca}, nil
+}
+func (probeWebhooks) Webhooks(context.Context) ([]webhook.Endpoint, error) { return nil, nil }
+func (probeWebhooks) DeleteWebhook(context.Context, uint64) error          { return shipment.ErrNotFound }
+func (probeWebhooks) RotateWebhookSecret(context.Context, uint64, time.Duration) (webhook.Endpoint, error) {
+	return webhook.Endpoint{}, shipment.ErrNotFound
+}
+func (probeWebhooks) WebhookDeliveries(context.Context, uint64, uint64, int) ([]webhook.Delivery, error) {
+	return nil, shipment.ErrNotFound
+}
+func (probeWebhooks) RedeliverWebhook(context.Context, uint64, string) (webhook.Delivery, error) {
+	return webhook.Delivery{}, shipment.ErrNotFound
 }
 
 type fixedStatus jobs.Status
@@ -158,7 +181,7 @@ func TestEveryRouteHasADeadline(t *testing.T) {
 			return next(c)
 		}
 	})
-	fill := strings.NewReplacer(":carrier", "DHL", ":tracking_number", "TN1", "*", "app.js")
+	fill := strings.NewReplacer(":carrier", "DHL", ":tracking_number", "TN1", "*", "app.js", ":id", "1", ":delivery_id", "d1")
 	routes := s.e.Routes()
 	if len(routes) < 16 { // as many as routes() registers with every option on
 		t.Fatalf("only %d routes registered", len(routes))
