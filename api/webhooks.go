@@ -78,7 +78,6 @@ type DeliveriesJSON struct {
 	NextCursor *string        `json:"next_cursor"`
 }
 
-
 func rfc3339Ptr(t *time.Time) *string {
 	if t == nil {
 		return nil
