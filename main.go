@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -168,6 +169,18 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		Store: st, Queue: queue, Provider: wp, Logger: log, Interval: cfg.Weather.Interval,
 		Workers: cfg.Weather.Workers, Rate: cfg.Weather.Rate, DailyBudget: cfg.Weather.DailyBudget,
 		Lease: cfg.Weather.ClaimLease, Metrics: metrics,
+		Webhooks: &jobs.WebhookConfig{
+			Store: st,
+			// The delivery's "shipment" is the lookup's JSON when it is sent.
+			Shipment: func(ctx context.Context, carrier, tn string) (json.RawMessage, error) {
+				sh, err := st.Get(ctx, carrier, tn)
+				if err != nil {
+					return nil, err
+				}
+				return api.ShipmentBody(sh, time.Now(), cfg.Weather.Interval)
+			},
+			Client: webhookPolicy(cfg).Client(jobs.DefaultWebhookTimeout),
+		},
 	})
 	if err != nil {
 		return err
@@ -275,6 +288,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// webhookPolicy is where webhooks may go: webhooks.allow_private, and
+// never this service's own listen addresses.
+func webhookPolicy(cfg config, self ...string) webhook.Policy {
+	return webhook.Policy{AllowPrivate: cfg.Webhooks.AllowPrivate, Self: append([]string{cfg.Listen}, self...)}
 }
 
 // openQueue returns the weather job queue: a Redis list when redis.url is

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"cmp"
+	"encoding/json"
 	"time"
 
 	"github.com/shiptrack/shiptrack/shipment"
+	"github.com/shiptrack/shiptrack/weather"
 )
 
 // ShipmentJSON is the public form of a shipment. Field names are part of
@@ -119,4 +122,11 @@ func toLookupJSON(s shipment.Shipment, now time.Time, staleAfter time.Duration) 
 	// events) still answers a consistent count.
 	out.EventCount = max(out.EventCount, len(s.Events))
 	return out
+}
+
+// ShipmentBody is a shipment as a lookup answers it, encoded: the
+// "shipment" of a webhook delivery (package jobs sends it; main wires
+// the two, as the jobs do not import the API).
+func ShipmentBody(s shipment.Shipment, now time.Time, weatherInterval time.Duration) ([]byte, error) {
+	return json.Marshal(toLookupJSON(s, now, weather.StaleAfter(cmp.Or(weatherInterval, weather.DefaultInterval))))
 }

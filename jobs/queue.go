@@ -6,11 +6,22 @@ import (
 	"time"
 )
 
-// Job asks for the weather of one location to be refreshed.
+// Job is one unit of work: the weather of one location to refresh
+// (Kind empty, the format of every job before webhooks, so a queue
+// written by an older release reads the same), or one webhook delivery
+// to send (Kind KindWebhook).
 type Job struct {
+	Kind       string    `json:"kind,omitempty"`
 	LocationID uint64    `json:"location_id"`
+	DeliveryID uint64    `json:"delivery_id,omitempty"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
 }
+
+// Kinds of job.
+const (
+	KindWeather = ""
+	KindWebhook = "webhook"
+)
 
 // Delivery is one job taken from a queue. Exactly one of Ack or Nack should
 // be called; a second call returns ErrSettled. A call that fails for another

@@ -116,6 +116,9 @@ type Config struct {
 	// Metrics, when set, receives the pipeline's metrics: provider calls
 	// by outcome, queue depth and the age of the oldest weather.
 	Metrics *metrics.Set
+	// Webhooks, when set, delivers webhooks through the same queue and
+	// workers (webhooks.go), with or without a weather provider.
+	Webhooks *WebhookConfig
 }
 
 // Refresher runs the scheduler and the worker pool.
@@ -123,6 +126,7 @@ type Refresher struct {
 	cfg     Config
 	log     *slog.Logger
 	limiter *rate.Limiter
+	hooks   *webhooks // nil: deliveries off
 
 	mu     sync.Mutex
 	status Status
@@ -173,6 +177,12 @@ func New(cfg Config) (*Refresher, error) {
 	r := &Refresher{
 		cfg: cfg, log: cfg.Logger.With("component", "weather"),
 		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), 1),
+	}
+	if cfg.Webhooks != nil {
+		if cfg.Webhooks.Store == nil || cfg.Webhooks.Shipment == nil {
+			return nil, errors.New("jobs: Webhooks needs Store and Shipment")
+		}
+		r.hooks = newWebhooks(*cfg.Webhooks, cfg.Workers)
 	}
 	r.status.Provider = "off"
 	if cfg.Provider != nil {
@@ -239,8 +249,8 @@ func (r *Refresher) countFetch(outcome string) {
 // tick also runs at the start of every window, so a window opens on time
 // rather than at the next sweep.
 func (r *Refresher) Start(ctx context.Context) error {
-	if r.cfg.Provider == nil {
-		return nil // weather off: queue nothing that nobody would consume
+	if r.cfg.Provider == nil && r.hooks == nil {
+		return nil // weather and webhooks off: queue nothing that nobody would consume
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
@@ -255,14 +265,27 @@ func (r *Refresher) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.sched = s
 	r.mu.Unlock()
-	_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
-		gocron.NewTask(func() { _, _ = r.tick(ctx) }),
-		gocron.WithStartAt(gocron.WithStartImmediately()),
-		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		gocron.WithName("weather-sweep"))
-	if err != nil {
-		cancel()
-		return fmt.Errorf("jobs: schedule: %w", err)
+	if r.cfg.Provider != nil {
+		_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
+			gocron.NewTask(func() { _, _ = r.tick(ctx) }),
+			gocron.WithStartAt(gocron.WithStartImmediately()),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithName("weather-sweep"))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("jobs: schedule: %w", err)
+		}
+	}
+	if r.hooks != nil {
+		_, err = s.NewJob(gocron.DurationJob(r.hooks.cfg.PollEvery),
+			gocron.NewTask(func() { r.sweepWebhooks(ctx) }),
+			gocron.WithStartAt(gocron.WithStartImmediately()),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithName("webhook-sweep"))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("jobs: schedule: %w", err)
+		}
 	}
 	s.Start()
 	for range r.cfg.Workers {
@@ -507,7 +530,21 @@ func (r *Refresher) work(ctx context.Context) {
 
 // handle runs one job and settles its delivery.
 func (r *Refresher) handle(ctx context.Context, d Delivery) {
+	if d.Job().Kind == KindWebhook {
+		r.deliver(ctx, d)
+		return
+	}
 	id := d.Job().LocationID
+	if r.cfg.Provider == nil {
+		// Weather is off here (webhooks only) but another replica sharing
+		// the queue queued it: back to the queue for that one, after a
+		// pause so this worker does not spin on it.
+		sleep(ctx, time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = d.Nack(sctx)
+		return
+	}
 	settle := func(ack bool) {
 		// Settle even while shutting down, so the job is acked or back
 		// in the queue before the process exits.

@@ -475,3 +475,12 @@ func truncate(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// ReleaseDelivery gives back a claimed delivery without an attempt (the
+// worker found its endpoint busy): the next claim may take it at once.
+func (s *Store) ReleaseDelivery(ctx context.Context, id uint64) error {
+	if err := s.db.WithContext(ctx).Model(&webhookDeliveryRow{}).Where("id = ?", id).Update("claimed_until", nil).Error; err != nil {
+		return fmt.Errorf("store: release delivery: %w", wrapUnavailable(err))
+	}
+	return nil
+}

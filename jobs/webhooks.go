@@ -1,0 +1,223 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/shiptrack/shiptrack/internal/defaults"
+	"github.com/shiptrack/shiptrack/store"
+	"github.com/shiptrack/shiptrack/webhook"
+)
+
+// Webhook deliveries (issue 16) share the weather's queue and worker
+// pool. The outbox rows are the schedule: every PollEvery the dispatcher
+// claims the due ones (store.ClaimDueDeliveries, a conditional UPDATE, so
+// replicas sharing the database take each once) and pushes one job per
+// delivery; a worker sends it with webhook.Send and records the attempt,
+// which either ends it (delivered, or failed: a 4xx other than 408 and
+// 429, or the retry period over) or schedules the next attempt
+// (webhook.Schedule). A claim is a lease: a delivery whose job was lost
+// with its process is claimed again when the lease runs out.
+
+// WebhookStore is what the deliveries need from the database.
+type WebhookStore interface {
+	ClaimDueDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int) ([]uint64, error)
+	DeliveryToSend(ctx context.Context, id uint64, now time.Time) (store.OutgoingDelivery, bool, error)
+	RecordAttempt(ctx context.Context, id uint64, a store.Attempt) error
+	ReleaseDelivery(ctx context.Context, id uint64) error
+}
+
+// DefaultWebhookTimeout bounds one delivery attempt: a hung receiver
+// holds a worker this long at most.
+const DefaultWebhookTimeout = 10 * time.Second
+
+// WebhookConfig switches deliveries on (Config.Webhooks).
+type WebhookConfig struct {
+	Store WebhookStore
+	// Shipment renders a shipment as a lookup returns it: the body's
+	// "shipment", read when the delivery is sent.
+	Shipment func(ctx context.Context, carrier, trackingNumber string) (json.RawMessage, error)
+	// Client sends; default webhook.Policy{}.Client(DefaultWebhookTimeout).
+	Client *http.Client
+	// Schedule of retries; default webhook.DefaultSchedule.
+	Schedule webhook.Schedule
+	// PauseAfter consecutive failed attempts pause an endpoint; default
+	// webhook.PauseAfter.
+	PauseAfter int
+	// PollEvery is how often due deliveries are claimed (default 1s).
+	PollEvery time.Duration
+	// Lease is how long a claim holds a delivery (default 2m, well above
+	// an attempt's timeout).
+	Lease time.Duration
+	// Batch is the most deliveries claimed at once (default 200).
+	Batch int
+	// PerEndpoint caps one endpoint's attempts in flight in this process
+	// (default half the workers, at least 1): a slow or hung endpoint
+	// keeps at most that share of the pool.
+	PerEndpoint int
+}
+
+// webhooks is the dispatcher's state.
+type webhooks struct {
+	cfg WebhookConfig
+	mu  sync.Mutex
+	// inFlight counts each endpoint's attempts running in this process.
+	inFlight map[uint64]int
+}
+
+func newWebhooks(cfg WebhookConfig, workers int) *webhooks {
+	if cfg.Client == nil {
+		cfg.Client = webhook.Policy{}.Client(DefaultWebhookTimeout)
+	}
+	if cfg.Schedule == (webhook.Schedule{}) {
+		cfg.Schedule = webhook.DefaultSchedule
+	}
+	cfg.PauseAfter = defaults.Positive(cfg.PauseAfter, webhook.PauseAfter)
+	cfg.PollEvery = defaults.Positive(cfg.PollEvery, time.Second)
+	cfg.Lease = defaults.Positive(cfg.Lease, 2*time.Minute)
+	cfg.Batch = defaults.Positive(cfg.Batch, 200)
+	cfg.PerEndpoint = defaults.Positive(cfg.PerEndpoint, max(1, workers/2))
+	return &webhooks{cfg: cfg, inFlight: make(map[uint64]int)}
+}
+
+// sweepWebhooks claims the due deliveries and queues them, batch after
+// batch while batches come back full.
+func (r *Refresher) sweepWebhooks(ctx context.Context) {
+	w := r.hooks
+	for range 20 {
+		now := r.cfg.Now()
+		ids, err := w.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(w.cfg.Lease), w.cfg.Batch)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("webhook sweep failed; the next one retries", "error", err)
+			}
+			return
+		}
+		if len(ids) == 0 {
+			return
+		}
+		jobs := make([]Job, len(ids))
+		for i, id := range ids {
+			jobs[i] = Job{Kind: KindWebhook, DeliveryID: id}
+		}
+		if err := r.cfg.Queue.Push(ctx, jobs...); err != nil {
+			// The claims run out and the deliveries are claimed again.
+			r.log.Warn("could not queue webhook deliveries; they are retried when their claim runs out", "error", err)
+			return
+		}
+		if len(ids) < w.cfg.Batch {
+			return
+		}
+	}
+}
+
+// payload is a delivery's body.
+type payload struct {
+	ID             string          `json:"id"`
+	Type           string          `json:"type"`
+	CreatedAt      string          `json:"created_at"`
+	PreviousStatus string          `json:"previous_status"`
+	Status         string          `json:"status"`
+	Shipment       json.RawMessage `json:"shipment"`
+}
+
+// deliver runs one delivery job and acks it: the data, not the queue,
+// keeps what is left to do.
+func (r *Refresher) deliver(ctx context.Context, d Delivery) {
+	w := r.hooks
+	id := d.Job().DeliveryID
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := d.Ack(sctx); err != nil && !errors.Is(err, ErrLost) {
+			r.log.Warn("could not settle webhook job", "delivery", id, "error", err)
+		}
+	}()
+	if w == nil {
+		return // deliveries are off here; the claim runs out for a replica that has them on
+	}
+	now := r.cfg.Now()
+	od, ok, err := w.cfg.Store.DeliveryToSend(ctx, id, now)
+	if err != nil {
+		r.log.Warn("webhook delivery unreadable; retried when its claim runs out", "delivery", id, "error", err)
+		return
+	}
+	if !ok {
+		return // delivered, failed, deleted or paused meanwhile
+	}
+	if !w.enter(od.EndpointID) {
+		// The endpoint has its share of the workers: give the delivery
+		// back for a later sweep instead of waiting here.
+		_ = w.cfg.Store.ReleaseDelivery(context.WithoutCancel(ctx), id)
+		return
+	}
+	defer w.leave(od.EndpointID)
+	sh, err := w.cfg.Shipment(ctx, od.Carrier, od.TrackingNumber)
+	if err != nil {
+		r.log.Warn("webhook delivery: shipment unreadable; retried when its claim runs out", "delivery", od.DeliveryID, "error", err)
+		return
+	}
+	body, err := json.Marshal(payload{ID: od.DeliveryID, Type: od.Type, CreatedAt: od.CreatedAt.UTC().Format(time.RFC3339),
+		PreviousStatus: od.PreviousStatus, Status: od.Status, Shipment: sh})
+	if err != nil {
+		r.log.Error("webhook delivery: encode", "delivery", od.DeliveryID, "error", err)
+		return
+	}
+	var previous []string
+	if od.PreviousSecret != "" {
+		previous = append(previous, od.PreviousSecret)
+	}
+	res := webhook.Send(ctx, w.cfg.Client, od.URL, od.Secret, od.DeliveryID, body, now, previous...)
+	if ctx.Err() != nil {
+		return // shutting down: not the endpoint's failure; the claim runs out
+	}
+	a := store.Attempt{At: now, StatusCode: res.StatusCode, Duration: res.Duration, Err: res.Err, PauseAfter: w.cfg.PauseAfter}
+	switch {
+	case res.OK():
+		a.State = webhook.StateDelivered
+	case !res.Retry:
+		a.State = webhook.StateFailed
+	default:
+		first := now
+		if od.FirstAttemptAt != nil {
+			first = *od.FirstAttemptAt
+		}
+		next, more := w.cfg.Schedule.Next(first, now, od.Attempts+1, res.RetryAfter)
+		if more {
+			a.State, a.Next = webhook.StatePending, next
+		} else {
+			a.State = webhook.StateFailed
+			a.Err += " (retry period over)"
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.cfg.Store.RecordAttempt(sctx, id, a); err != nil {
+		r.log.Warn("could not record a webhook attempt; it may be sent again", "delivery", od.DeliveryID, "error", err)
+	}
+	// The URL is the subscriber's and may hold a token: not logged.
+	r.log.Debug("webhook attempt", "delivery", od.DeliveryID, "endpoint", od.EndpointID, "status_code", res.StatusCode,
+		"state", a.State, "duration_ms", res.Duration.Milliseconds())
+}
+
+func (w *webhooks) enter(endpoint uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inFlight[endpoint] >= w.cfg.PerEndpoint {
+		return false
+	}
+	w.inFlight[endpoint]++
+	return true
+}
+
+func (w *webhooks) leave(endpoint uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inFlight[endpoint]--; w.inFlight[endpoint] <= 0 {
+		delete(w.inFlight, endpoint)
+	}
+}
