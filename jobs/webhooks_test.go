@@ -306,7 +306,12 @@ func TestWebhookOrder(t *testing.T) {
 			e.status(t, "DHL", "TN1", text)
 			e.status(t, "DHL", "TN2", text)
 		}
-		waitFor(t, "every delivery", 30*time.Second, func() bool { return len(seen) == 2*len(texts) && len(rcv.requests()) == 4*len(texts) })
+		waitFor(t, "every delivery", 30*time.Second, func() bool {
+			mu.Lock()
+			n := len(seen)
+			mu.Unlock()
+			return n == 2*len(texts) && len(rcv.requests()) == 4*len(texts)
+		})
 		want := []string{"info_received", "in_transit", "out_for_delivery", "delivered", "exception", "delivered"}
 		for _, tn := range []string{"TN1", "TN2"} {
 			var order []string
