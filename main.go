@@ -293,7 +293,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 // webhookPolicy is where webhooks may go: webhooks.allow_private, and
 // never this service's own listen addresses.
 func webhookPolicy(cfg config, self ...string) webhook.Policy {
-	return webhook.Policy{AllowPrivate: cfg.Webhooks.AllowPrivate, Self: append([]string{cfg.Listen}, self...)}
+	listen := cfg.Listen
+	// ":8080" would match port 8080 on every host; the listener answers
+	// on this machine's addresses, which the unspecified address stands
+	// for (loopback, and the private ones the policy refuses anyway).
+	if host, port, err := net.SplitHostPort(listen); err == nil && host == "" {
+		listen = net.JoinHostPort("0.0.0.0", port)
+		self = append(self, net.JoinHostPort("::", port))
+	}
+	return webhook.Policy{AllowPrivate: cfg.Webhooks.AllowPrivate, Self: append([]string{listen}, self...)}
 }
 
 // openQueue returns the weather job queue: a Redis list when redis.url is

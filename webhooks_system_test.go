@@ -115,3 +115,27 @@ func testWebhooksSystem(t *testing.T, e map[string]string) {
 }
 
 func jsonID(id uint64) string { return strconv.FormatUint(id, 10) }
+
+// TestWebhookPolicyListenAddress: the service's own address is refused,
+// also when it listens on every interface, but another host on the same
+// port is not.
+func TestWebhookPolicyListenAddress(t *testing.T) {
+	t.Parallel()
+	cfg := defaultConfig()
+	cfg.Listen = ":8080"
+	ctx := t.Context()
+	p := webhookPolicy(cfg, "[::]:8080")
+	if err := p.CheckURL(ctx, "https://93.184.215.14:8080/hook", nil); err != nil {
+		t.Errorf("another host on the listen port: %v", err)
+	}
+	cfg.Webhooks.AllowPrivate = true
+	p = webhookPolicy(cfg, "[::]:8080")
+	for _, u := range []string{"http://127.0.0.1:8080/h", "http://[::1]:8080/h", "http://localhost:8080/h"} {
+		if err := p.CheckURL(ctx, u, nil); err == nil {
+			t.Errorf("%s: allowed, but it is this service", u)
+		}
+	}
+	if err := p.CheckURL(ctx, "http://127.0.0.1:9090/h", nil); err != nil {
+		t.Errorf("another local port with allow_private: %v", err)
+	}
+}
