@@ -245,3 +245,8 @@ func ReadColumnsForTest() []string {
 	}
 	return out
 }
+
+// ExecForTest runs a statement on the store's database.
+func (s *Store) ExecForTest(ctx context.Context, q string) error {
+	return s.db.WithContext(ctx).Exec(q).Error
+}

@@ -152,3 +152,39 @@ func TestClaimDueDeliveries(t *testing.T) {
 		_ = ep
 	})
 }
+
+// TestWebhookOutboxSameTransaction: when the outbox row cannot be
+// written, the status change is not recorded either (a trigger refuses
+// the row): the event and its notification commit together or not at
+// all.
+func TestWebhookOutboxSameTransaction(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		putShipment(t, s, "DHL", "TN1")
+		ep, _ := s.CreateWebhook(ctx, "https://example.com/h", nil, nil)
+		refuse := map[string][]string{
+			"sqlite": {"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"},
+			"postgres": {"CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$",
+				"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"},
+		}[s.Driver()]
+		for _, q := range refuse {
+			if err := s.ExecForTest(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.AppendEvents(ctx, []shipment.EventInput{ev("DHL", "TN1", "e1", t0, "delivered")}); err == nil {
+			t.Fatal("the append succeeded although its outbox row was refused")
+		}
+		if sh := mustGet(t, s, "DHL", "TN1"); sh.Status != shipment.StatusPending || sh.EventCount != 0 {
+			t.Fatalf("the status changed without its notification: %q, %d events", sh.Status, sh.EventCount)
+		}
+		if err := s.ExecForTest(ctx, "DROP TRIGGER refuse_outbox"+map[string]string{"sqlite": "", "postgres": " ON webhook_deliveries"}[s.Driver()]); err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, s, ev("DHL", "TN1", "e1", t0, "delivered"))
+		if got := deliveryStatuses(t, s, ep.ID); len(got) != 1 || got[0] != "pending>delivered" {
+			t.Fatalf("after the trigger went: %v", got)
+		}
+	})
+}
