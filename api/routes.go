@@ -41,6 +41,7 @@ func (s *Server) routes() {
 		e.GET("/webhooks", s.listWebhooks, a)
 		e.DELETE("/webhooks/:id", s.deleteWebhook, a)
 		e.POST("/webhooks/:id/rotate", s.rotateWebhook, a)
+		e.POST("/webhooks/:id/resume", s.resumeWebhook, a)
 		e.GET("/webhooks/:id/deliveries", s.webhookDeliveries, a)
 		e.POST("/webhooks/:id/deliveries/:delivery_id/redeliver", s.redeliverWebhook, a)
 	}

@@ -73,6 +73,7 @@ func (probeWebhooks) RotateWebhookSecret(context.Context, uint64, time.Duration)
 func (probeWebhooks) WebhookDeliveries(context.Context, uint64, uint64, int) ([]webhook.Delivery, error) {
 	return nil, shipment.ErrNotFound
 }
+func (probeWebhooks) ResumeWebhook(context.Context, uint64) error { return shipment.ErrNotFound }
 func (probeWebhooks) RedeliverWebhook(context.Context, uint64, string) (webhook.Delivery, error) {
 	return webhook.Delivery{}, shipment.ErrNotFound
 }

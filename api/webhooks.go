@@ -28,6 +28,7 @@ type Webhooks interface {
 	RotateWebhookSecret(ctx context.Context, id uint64, overlap time.Duration) (webhook.Endpoint, error)
 	WebhookDeliveries(ctx context.Context, endpointID, before uint64, limit int) ([]webhook.Delivery, error)
 	RedeliverWebhook(ctx context.Context, endpointID uint64, deliveryID string) (webhook.Delivery, error)
+	ResumeWebhook(ctx context.Context, id uint64) error
 }
 
 // Limits of a subscription, as the columns have them.
@@ -323,4 +324,17 @@ func (s *Server) redeliverWebhook(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, deliveryJSON(d))
+}
+
+// resumeWebhook serves POST /webhooks/{id}/resume: a paused endpoint is
+// active again, its failure count zero; its pending deliveries go out.
+func (s *Server) resumeWebhook(c echo.Context) error {
+	id, err := webhookID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Webhooks.ResumeWebhook(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -94,6 +94,8 @@ func TestWebhookAdminRoutes(t *testing.T) {
 	specCase{method: "GET", target: "/webhooks/999/deliveries", header: auth, status: 404}.check(t, router, priv.URL)
 	specCase{method: "POST", target: id + "/deliveries/" + p2.Deliveries[0].ID + "/redeliver", header: auth, status: 202}.check(t, router, priv.URL)
 	specCase{method: "POST", target: id + "/deliveries/nope/redeliver", header: auth, status: 404}.check(t, router, priv.URL)
+	specCase{method: "POST", target: id + "/resume", header: auth, status: 204}.check(t, router, priv.URL)
+	specCase{method: "POST", target: "/webhooks/999/resume", header: auth, status: 404}.check(t, router, priv.URL)
 	specCase{method: "DELETE", target: id, header: auth, status: 204}.check(t, router, priv.URL)
 	specCase{method: "DELETE", target: id, header: auth, status: 404}.check(t, router, priv.URL)
 	specCase{method: "DELETE", target: "/webhooks/x", header: auth, status: 400, badRequest: true}.check(t, router, priv.URL)

@@ -149,6 +149,16 @@ func TestClaimDueDeliveries(t *testing.T) {
 		if eps[0].PauseReason == "" || eps[0].Failures != 3 {
 			t.Fatalf("pause: %+v", eps[0])
 		}
+		if err := s.ResumeWebhook(ctx, eps[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		// Both pending ones: TN2's claim of an hour ago has run out.
+		if ids, _ := s.ClaimDueDeliveries(ctx, now.Add(time.Hour), now.Add(2*time.Hour), 10); len(ids) != 2 {
+			t.Fatalf("after resume: claimed %v", ids)
+		}
+		if eps, _ := s.Webhooks(ctx); eps[0].PausedAt != nil || eps[0].Failures != 0 || eps[0].PauseReason != "" {
+			t.Fatalf("after resume: %+v", eps[0])
+		}
 		_ = ep
 	})
 }
