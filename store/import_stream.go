@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,15 +102,18 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 		locIDs := make(map[string]uint64)
 		nextAnalyze := 10_000
 		written := 0
-		for after := 0; ; {
-			batch, last, err := readStagedShipments(tx, after, importBatch)
+		next, err := s.stagedPages(tx)
+		if err != nil {
+			return err
+		}
+		for {
+			batch, err := next()
 			if err != nil {
 				return err
 			}
 			if len(batch) == 0 {
 				break
 			}
-			after = last
 			created, err := upsertLocationsInto(tx, batch, locIDs)
 			if err != nil {
 				return err
@@ -276,18 +281,60 @@ func firstConflict(tx *gorm.DB) error {
 	}
 }
 
-// readStagedShipments reads the next limit shipments whose first row comes
-// after line after, with their articles in file order; last is the first
-// line of the last one.
-func readStagedShipments(tx *gorm.DB, after, limit int) (out []shipment.ShipmentInput, last int, err error) {
-	rows, err := tx.Raw("SELECT g.first_line, r.tracking_display, r.carrier, r.sender, r.receiver, r.status, r.name, r.qty, r.price_cents, r.sku"+
-		" FROM (SELECT carrier_key, tn, first_line FROM import_ships WHERE first_line > ? ORDER BY first_line LIMIT ?) g"+
-		" JOIN import_rows r ON r.carrier_key = g.carrier_key AND r.tn = g.tn ORDER BY g.first_line, r.line", after, limit).Rows()
-	if err != nil {
-		return nil, 0, err
+const stagedSelect = "SELECT g.first_line, r.tracking_display, r.carrier, r.sender, r.receiver, r.status, r.name, r.qty, r.price_cents, r.sku"
+
+// stagedPages returns a function giving the file's shipments a page of at
+// most importBatch at a time, in the order of their first rows, then
+// none. PostgreSQL reads them through one cursor, sorted once; SQLite
+// pages through import_ships's index (a cursor would keep a statement
+// open on the connection the writes use).
+func (s *Store) stagedPages(tx *gorm.DB) (func() ([]shipment.ShipmentInput, error), error) {
+	if s.driver != "postgres" {
+		after := 0
+		return func() ([]shipment.ShipmentInput, error) {
+			out, last, err := readStagedShipments(tx, after, importBatch)
+			after = last
+			return out, err
+		}, nil
 	}
-	defer rows.Close()
+	if err := tx.Exec("DECLARE import_cur NO SCROLL CURSOR FOR " + stagedSelect +
+		" FROM import_ships g JOIN import_rows r ON r.carrier_key = g.carrier_key AND r.tn = g.tn ORDER BY g.first_line, r.line").Error; err != nil {
+		return nil, err
+	}
+	var pending []shipment.ShipmentInput // complete but for the last
+	done := false
+	return func() ([]shipment.ShipmentInput, error) {
+		for !done && len(pending) <= importBatch {
+			rows, err := tx.Raw("FETCH 2000 FROM import_cur").Rows()
+			if err != nil {
+				return nil, err
+			}
+			n := 0
+			pending, n, err = scanStaged(rows, pending)
+			rows.Close()
+			if err != nil {
+				return nil, err
+			}
+			done = n < 2000
+		}
+		// The last shipment may go on in the next fetch: keep it back
+		// until the cursor is done.
+		k := min(len(pending), importBatch)
+		if !done && k == len(pending) {
+			k--
+		}
+		out := slices.Clone(pending[:k])
+		pending = slices.Delete(pending, 0, k)
+		return out, nil
+	}, nil
+}
+
+// scanStaged appends rows of stagedSelect to out, a shipment per first
+// line; it returns the rows read.
+func scanStaged(rows *sql.Rows, out []shipment.ShipmentInput) ([]shipment.ShipmentInput, int, error) {
+	n := 0
 	for rows.Next() {
+		n++
 		var (
 			first                                        int
 			tn, carrier, sender, receiver, st, name, sku string
@@ -298,13 +345,30 @@ func readStagedShipments(tx *gorm.DB, after, limit int) (out []shipment.Shipment
 			return nil, 0, err
 		}
 		art := shipment.Article{Name: name, Quantity: qty, Price: shipment.Money(price), SKU: sku}
-		if first == last && len(out) > 0 {
+		if len(out) > 0 && out[len(out)-1].Line == first {
 			out[len(out)-1].Articles = append(out[len(out)-1].Articles, art)
 			continue
 		}
-		last = first
 		out = append(out, shipment.ShipmentInput{Line: first, TrackingNumber: tn, Carrier: carrier, SenderAddress: sender,
 			ReceiverAddress: receiver, Status: st, Articles: []shipment.Article{art}})
 	}
-	return out, last, rows.Err()
+	return out, n, rows.Err()
+}
+
+// readStagedShipments reads the next limit shipments whose first row comes
+// after line after, with their articles in file order; last is the first
+// line of the last one.
+func readStagedShipments(tx *gorm.DB, after, limit int) (out []shipment.ShipmentInput, last int, err error) {
+	rows, err := tx.Raw(stagedSelect+
+		" FROM (SELECT carrier_key, tn, first_line FROM import_ships WHERE first_line > ? ORDER BY first_line LIMIT ?) g"+
+		" JOIN import_rows r ON r.carrier_key = g.carrier_key AND r.tn = g.tn ORDER BY g.first_line, r.line", after, limit).Rows()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out, _, err = scanStaged(rows, nil)
+	if len(out) > 0 {
+		last = out[len(out)-1].Line
+	}
+	return out, last, err
 }
