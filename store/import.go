@@ -155,7 +155,9 @@ func (s *Store) analyze(tx *gorm.DB) error {
 	if s.driver == "postgres" {
 		return tx.Exec("ANALYZE shipments, articles, locations, events").Error
 	}
-	return tx.Exec("ANALYZE").Error
+	// main only: a bare ANALYZE would also scan the streaming importer's
+	// staging tables (temp), a million rows each time.
+	return tx.Exec("ANALYZE main").Error
 }
 
 // upsertLocations returns the id of every parsed receiver location by key,
