@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		if len(rest) != 1 {
 			return usageError{"import needs exactly one FILE.csv\n" + usage}
 		}
-		return importFile(ctx, cfg, rest[0], stdout)
+		return importFile(ctx, cfg, rest[0], stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
 	case "migrate":
@@ -387,7 +387,9 @@ func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 }
 
 // importFile loads one CSV file in a single transaction.
-func importFile(ctx context.Context, cfg config, path string, stdout io.Writer) error {
+// The summary goes to stdout; a progress line to stderr while it runs,
+// when stderr is a terminal (a log file would fill with carriage returns).
+func importFile(ctx context.Context, cfg config, path string, stdout, stderr io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -399,7 +401,13 @@ func importFile(ctx context.Context, cfg config, path string, stdout io.Writer) 
 	}
 	defer st.Close()
 	start := time.Now()
-	res, err := st.ImportCSV(ctx, f)
+	var opt store.ImportOptions
+	if isTerminal(stderr) {
+		p := &importProgress{w: stderr, start: start}
+		opt.Progress = p.report
+		defer p.done()
+	}
+	res, err := st.ImportCSVWith(ctx, f, opt)
 	if err != nil {
 		return fmt.Errorf("import %s: %w (nothing was written)", path, err)
 	}
@@ -412,6 +420,48 @@ func importFile(ctx context.Context, cfg config, path string, stdout io.Writer) 
 		path, res.Shipments, res.Articles, res.Created, res.Updated, res.Shipments-res.Created-res.Updated,
 		len(res.NewLocations), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// importProgress rewrites one stderr line at most once a second: the
+// phase, the rows of that phase so far and their rate.
+type importProgress struct {
+	w          io.Writer
+	start      time.Time
+	phase      store.ImportPhase
+	phaseStart time.Time
+	last       time.Time
+	shown      bool
+}
+
+func (p *importProgress) report(ev store.ImportProgress) {
+	now := time.Now()
+	if ev.Phase != p.phase {
+		p.phase, p.phaseStart = ev.Phase, now
+	} else if now.Sub(p.last) < time.Second {
+		return
+	}
+	p.last = now
+	rate := 0.0
+	if d := now.Sub(p.phaseStart).Seconds(); d > 0 {
+		rate = float64(ev.Rows) / d
+	}
+	fmt.Fprintf(p.w, "\rimport: %s, %d rows, %.0f rows/s, %s elapsed\x1b[K", ev.Phase, ev.Rows, rate, now.Sub(p.start).Round(time.Second))
+	p.shown = true
+}
+
+func (p *importProgress) done() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
 }
 
 // healthcheck asks the local server's /healthz; the container HEALTHCHECK

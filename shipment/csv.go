@@ -84,21 +84,33 @@ func readCSVHeader(r io.Reader) (*csv.Reader, []string, error) {
 	return cr, header, nil
 }
 
-// ParseCSV reads a whole import file and validates every row before
-// anything is written, so a bad row can abort the import cleanly. Rows with
-// the same carrier (any case) and tracking number (any case and spacing)
-// form one shipment.
-func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
+// CSVRow is one validated row of a shipments file, values trimmed.
+type CSVRow struct {
+	Line            int
+	TrackingNumber  string
+	Carrier         string
+	Status          string
+	SenderAddress   string
+	ReceiverAddress string
+	Article         Article
+}
+
+// ScanCSV reads a shipments file row by row, validating each row alone
+// and handing it to fn; it keeps nothing, so a file of any size reads in
+// constant memory. Rules across rows (those of one shipment agreeing) are
+// the caller's: ParseCSV checks them in memory, the store in SQL. The
+// first bad row, or fn's first error, ends the scan.
+func ScanCSV(r io.Reader, fn func(CSVRow) error) error {
 	cr, header, err := readCSVHeader(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	col := make(map[string]int, len(header))
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if _, dup := col[h]; dup && slices.Contains(csvColumns, h) {
 			// Which of the two holds the data is a guess: refuse it.
-			return nil, &ImportError{Line: 1, Column: h, Err: errors.New("appears twice in the header")}
+			return &ImportError{Line: 1, Column: h, Err: errors.New("appears twice in the header")}
 		}
 		col[h] = i
 	}
@@ -106,71 +118,97 @@ func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
 	for i, name := range csvColumns {
 		j, ok := col[name]
 		if !ok {
-			return nil, &ImportError{Line: 1, Column: name, Err: errors.New("missing from header")}
+			return &ImportError{Line: 1, Column: name, Err: errors.New("missing from header")}
 		}
 		idx[i] = j
 	}
 
-	var out []ShipmentInput
-	byKey := make(map[shipmentKey]int)
+	v := make([]string, len(csvColumns))
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return nil, csvError(err)
+			return csvError(err)
 		}
 		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}
-		v := make([]string, len(csvColumns))
 		for i, j := range idx {
 			if j >= len(rec) {
-				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
+				return &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
 			}
 			v[i] = strings.TrimSpace(rec[j])
 			if err := valid.Text(v[i], csvLimits[i]); err != nil {
-				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: err}
+				return &ImportError{Line: line, Column: csvColumns[i], Err: err}
 			}
 		}
 		for _, i := range []int{0, 1, 3, 4, 5, 6, 8} { // sender and SKU may be blank
 			if v[i] == "" {
-				return nil, &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
+				return &ImportError{Line: line, Column: csvColumns[i], Err: ErrMissingValue}
 			}
 		}
 		if err := checkLocation(v[3]); err != nil {
-			return nil, &ImportError{Line: line, Column: "receiver_address", Err: err}
+			return &ImportError{Line: line, Column: "receiver_address", Err: err}
 		}
 		qty, err := strconv.Atoi(v[5])
 		if err != nil || qty <= 0 {
-			return nil, &ImportError{Line: line, Column: "article_quantity", Err: fmt.Errorf("%q: %w", v[5], ErrBadNumber)}
+			return &ImportError{Line: line, Column: "article_quantity", Err: fmt.Errorf("%q: %w", v[5], ErrBadNumber)}
 		}
 		price, err := ParseMoney(v[6])
 		if err != nil {
-			return nil, &ImportError{Line: line, Column: "article_price", Err: err}
+			return &ImportError{Line: line, Column: "article_price", Err: err}
 		}
-		art := Article{Name: v[4], Quantity: qty, Price: price, SKU: v[7]}
-		key := shipmentKey{CarrierKey(v[1]), NormalizeTrackingNumber(v[0])}
+		if err := fn(CSVRow{
+			Line: line, TrackingNumber: v[0], Carrier: v[1], SenderAddress: v[2], ReceiverAddress: v[3], Status: v[8],
+			Article: Article{Name: v[4], Quantity: qty, Price: price, SKU: v[7]},
+		}); err != nil {
+			return err
+		}
+	}
+}
+
+// ConflictError is the error of a row that disagrees with the first row
+// of its shipment (line first) on column.
+func ConflictError(line int, column, got string, first int) *ImportError {
+	return &ImportError{Line: line, Column: column, Err: fmt.Errorf("%q %w (line %d)", got, ErrConflict, first)}
+}
+
+// ParseCSV reads a whole import file into memory and validates every row
+// before anything is written, so a bad row can abort the import cleanly.
+// Rows with the same carrier (any case) and tracking number (any case and
+// spacing) form one shipment. The store's importer streams instead
+// (ScanCSV); this is for small files and tests.
+func ParseCSV(r io.Reader) ([]ShipmentInput, error) {
+	var out []ShipmentInput
+	byKey := make(map[shipmentKey]int)
+	err := ScanCSV(r, func(row CSVRow) error {
+		key := shipmentKey{CarrierKey(row.Carrier), NormalizeTrackingNumber(row.TrackingNumber)}
 		if k, ok := byKey[key]; ok {
 			s := &out[k]
 			for _, c := range []struct {
 				name, got, want string
-			}{{"sender_address", v[2], s.SenderAddress}, {"receiver_address", v[3], s.ReceiverAddress}, {"status", v[8], s.Status}} {
+			}{{"sender_address", row.SenderAddress, s.SenderAddress}, {"receiver_address", row.ReceiverAddress, s.ReceiverAddress}, {"status", row.Status, s.Status}} {
 				if c.got != c.want {
-					return nil, &ImportError{Line: line, Column: c.name, Err: fmt.Errorf("%q %w (line %d)", c.got, ErrConflict, s.Line)}
+					return ConflictError(row.Line, c.name, c.got, s.Line)
 				}
 			}
-			s.Articles = append(s.Articles, art)
-			continue
+			s.Articles = append(s.Articles, row.Article)
+			return nil
 		}
 		byKey[key] = len(out)
 		out = append(out, ShipmentInput{
-			Line: line, TrackingNumber: v[0], Carrier: v[1], SenderAddress: v[2],
-			ReceiverAddress: v[3], Status: v[8], Articles: []Article{art},
+			Line: row.Line, TrackingNumber: row.TrackingNumber, Carrier: row.Carrier, SenderAddress: row.SenderAddress,
+			ReceiverAddress: row.ReceiverAddress, Status: row.Status, Articles: []Article{row.Article},
 		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // checkLocation checks that the location parsed from a receiver address

@@ -36,10 +36,16 @@ type ImportResult struct {
 	NewLocations []uint64
 }
 
-// ImportCSV parses r completely, then writes it in one transaction: a bad
-// row writes nothing. r is a shipments file, or an events file
-// (shipment.ParseEventsCSV) when its header has an occurred_at column.
+// ImportCSV imports r in one transaction: a bad row writes nothing. r is
+// a shipments file, streamed in constant memory (importStream), or an
+// events file (shipment.ParseEventsCSV) when its header has an
+// occurred_at column.
 func (s *Store) ImportCSV(ctx context.Context, r io.Reader) (ImportResult, error) {
+	return s.ImportCSVWith(ctx, r, ImportOptions{})
+}
+
+// ImportCSVWith is ImportCSV reporting progress through opt.
+func (s *Store) ImportCSVWith(ctx context.Context, r io.Reader, opt ImportOptions) (ImportResult, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if shipment.IsEventsCSV(br) {
 		evs, lines, err := shipment.ParseEventsCSV(br)
@@ -48,11 +54,7 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader) (ImportResult, error
 		}
 		return s.ImportEvents(ctx, evs, lines)
 	}
-	in, err := shipment.ParseCSV(br)
-	if err != nil {
-		return ImportResult{}, err
-	}
-	return s.Import(ctx, in)
+	return s.importStream(ctx, br, opt)
 }
 
 // ImportEvents appends the events of an events file in one transaction,
@@ -153,29 +155,41 @@ func (s *Store) analyze(tx *gorm.DB) error {
 	if s.driver == "postgres" {
 		return tx.Exec("ANALYZE shipments, articles, locations, events").Error
 	}
-	return tx.Exec("ANALYZE").Error
+	// main only: a bare ANALYZE would also scan the streaming importer's
+	// staging tables (temp), a million rows each time.
+	return tx.Exec("ANALYZE main").Error
 }
 
 // upsertLocations returns the id of every parsed receiver location by key,
 // creating the missing ones.
 func upsertLocations(tx *gorm.DB, in []shipment.ShipmentInput) (map[string]uint64, []uint64, error) {
+	ids := make(map[string]uint64)
+	created, err := upsertLocationsInto(tx, in, ids)
+	return ids, created, err
+}
+
+// upsertLocationsInto adds to ids the id of every parsed receiver location
+// of in that it lacks, creating the missing locations, and returns the
+// ids it created.
+func upsertLocationsInto(tx *gorm.DB, in []shipment.ShipmentInput, ids map[string]uint64) ([]uint64, error) {
 	want := make(map[string]shipment.Location)
 	for _, si := range in {
 		if l, ok := shipment.ParseLocation(si.ReceiverAddress); ok {
-			want[l.Key()] = l
+			if _, have := ids[l.Key()]; !have {
+				want[l.Key()] = l
+			}
 		}
 	}
 	keys := make([]string, 0, len(want))
 	for k := range want {
 		keys = append(keys, k)
 	}
-	ids := make(map[string]uint64, len(want))
 	var created []uint64
 	for start := 0; start < len(keys); start += importBatch {
 		batch := keys[start:min(start+importBatch, len(keys))]
 		var have []locationRow
 		if err := tx.Select("id", "key").Where("key IN ?", batch).Find(&have).Error; err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, r := range have {
 			ids[r.Key] = r.ID
@@ -191,7 +205,7 @@ func upsertLocations(tx *gorm.DB, in []shipment.ShipmentInput) (map[string]uint6
 			continue
 		}
 		if err := tx.Create(&rows).Error; err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, r := range rows {
 			ids[r.Key] = r.ID
@@ -200,10 +214,10 @@ func upsertLocations(tx *gorm.DB, in []shipment.ShipmentInput) (map[string]uint6
 	}
 	if len(created) > 0 {
 		if err := linkPlaces(tx); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return ids, created, nil
+	return created, nil
 }
 
 // upsertShipments creates or updates the shipments of batch, stamping
