@@ -11,7 +11,6 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"github.com/shiptrack/shiptrack/shipment"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shiptrack/shiptrack/bench/benchdata"
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )

@@ -3,10 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
-	"github.com/shiptrack/shiptrack/shipment"
 	"strings"
 	"testing"
 
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/valid"
 )

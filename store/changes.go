@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shiptrack/shiptrack/shipment"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shiptrack/shiptrack/redact"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // ErrNoChangeFeed is returned by WatchChanges when the database cannot

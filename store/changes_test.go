@@ -3,13 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
-	"github.com/shiptrack/shiptrack/shipment"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/shiptrack/shiptrack/shipment"
 	"io"
 	"net"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/shiptrack/shiptrack/redact"
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // Store reads and writes shiptrack's data through GORM. It is safe for

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"github.com/shiptrack/shiptrack/shipment"
 	"regexp"
 	"sort"
 	"strings"
@@ -11,6 +10,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // InsertRawShipmentForTest writes a shipment row directly, bypassing

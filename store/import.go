@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shiptrack/shiptrack/shipment"
 	"io"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // importBatch bounds the rows per statement: well under SQLite's and

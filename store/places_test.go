@@ -2,11 +2,11 @@ package store_test
 
 import (
 	"context"
-	"github.com/shiptrack/shiptrack/shipment"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )

@@ -2,11 +2,12 @@ package store
 
 import (
 	"fmt"
-	"github.com/shiptrack/shiptrack/shipment"
 	"sort"
 	"strings"
 
 	"gorm.io/gorm"
+
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // CollisionError reports shipments whose tracking numbers become equal

@@ -3,11 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
-	"github.com/shiptrack/shiptrack/shipment"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 	"github.com/shiptrack/shiptrack/store/storetest"
 )

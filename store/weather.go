@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shiptrack/shiptrack/shipment"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +13,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/shiptrack/shiptrack/shipment"
 )
 
 // ClaimResult says whether a worker may call the weather provider for a

@@ -2,13 +2,13 @@ package store_test
 
 import (
 	"context"
-	"github.com/shiptrack/shiptrack/shipment"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
 )
 
