@@ -59,39 +59,63 @@ func bearerMatches(c echo.Context, hashes [][sha256.Size]byte) bool {
 	return match == 1
 }
 
-// requireWriteToken guards the write routes: they need one of the write
-// tokens, always. With none configured every write is refused (403), so
-// a forgotten setting closes the write API instead of opening it. A read
-// token is a valid token without the write scope: 403, not counted as a
-// failure. Anything else is a failed attempt (401), counted and limited
-// as for the list.
-func (s *Server) requireWriteToken(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx, client := c.Request().Context(), c.RealIP()
-		fails := s.tokenFails
-		if fails != nil {
-			if exhausted, wait := fails.Exhausted(ctx, client); exhausted {
-				return tooManyTokenFailures(c, wait)
+// scope is one kind of token a route may need beside the read tokens:
+// its tokens, and what a refusal says.
+type scope struct {
+	hashes [][sha256.Size]byte
+	// other reports a valid token of another scope: 403, not counted.
+	other func(c echo.Context) bool
+	// off (no tokens configured: 403), wrong (another scope's token) and
+	// missing (no or a wrong token: 401) are the refusals' details.
+	off, wrong, missing string
+}
+
+// requireScope guards routes that need one of sc's tokens, always: with
+// none configured every request is refused (403), so a forgotten setting
+// closes the routes instead of opening them. A valid token of another
+// scope is 403, not counted as a failure; anything else is a failed
+// attempt (401), counted and limited as for the list.
+func (s *Server) requireScope(sc scope) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, client := c.Request().Context(), c.RealIP()
+			fails := s.tokenFails
+			if fails != nil {
+				if exhausted, wait := fails.Exhausted(ctx, client); exhausted {
+					return tooManyTokenFailures(c, wait)
+				}
 			}
-		}
-		if len(s.writeHashes) == 0 {
-			return problem(http.StatusForbidden, "the write API is switched off: no write tokens are configured (api.write_tokens)")
-		}
-		if bearerMatches(c, s.writeHashes) {
-			return next(c)
-		}
-		if len(s.tokenHashes) > 0 && bearerMatches(c, s.tokenHashes) {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack", error="insufficient_scope"`)
-			return problem(http.StatusForbidden, "this token may read but not write: writes need a write token")
-		}
-		if fails != nil {
-			if ok, wait := fails.Allow(ctx, client); !ok {
-				return tooManyTokenFailures(c, wait)
+			if len(sc.hashes) == 0 {
+				return problem(http.StatusForbidden, sc.off)
 			}
+			if bearerMatches(c, sc.hashes) {
+				return next(c)
+			}
+			if sc.other(c) {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack", error="insufficient_scope"`)
+				return problem(http.StatusForbidden, sc.wrong)
+			}
+			if fails != nil {
+				if ok, wait := fails.Allow(ctx, client); !ok {
+					return tooManyTokenFailures(c, wait)
+				}
+			}
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack"`)
+			return problem(http.StatusUnauthorized, sc.missing)
 		}
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack"`)
-		return problem(http.StatusUnauthorized, "writing needs a write token: send Authorization: Bearer <token>")
 	}
+}
+
+// requireWriteToken guards the write routes: one of the write tokens; a
+// read token may read but not write.
+func (s *Server) requireWriteToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.requireScope(scope{
+		hashes:  s.writeHashes,
+		other:   func(c echo.Context) bool { return len(s.tokenHashes) > 0 && bearerMatches(c, s.tokenHashes) },
+		off:     "the write API is switched off: no write tokens are configured (api.write_tokens)",
+		wrong:   "this token may read but not write: writes need a write token",
+		missing: "writing needs a write token: send Authorization: Bearer <token>",
+	})(next)
 }
 
 // tokenFailLimiter counts each client's failed token attempts (every 401):

@@ -106,36 +106,18 @@ func deliveryJSON(d webhook.Delivery) DeliveryJSON {
 		CreatedAt: rfc3339(d.CreatedAt), DeliveredAt: rfc3339Ptr(d.DeliveredAt)}
 }
 
-// requireAdminToken guards the webhook routes: one of the admin tokens,
-// compared in constant time; with none configured every request is
-// refused (403). Failed attempts count as for the other scopes.
+// requireAdminToken guards the webhook routes: one of the admin tokens;
+// a read or write token is the wrong scope.
 func (s *Server) requireAdminToken(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx, client := c.Request().Context(), c.RealIP()
-		fails := s.tokenFails
-		if fails != nil {
-			if exhausted, wait := fails.Exhausted(ctx, client); exhausted {
-				return tooManyTokenFailures(c, wait)
-			}
-		}
-		if len(s.adminHashes) == 0 {
-			return problem(http.StatusForbidden, "the webhook admin API is switched off: no admin tokens are configured (api.admin_tokens)")
-		}
-		if bearerMatches(c, s.adminHashes) {
-			return next(c)
-		}
-		if bearerMatches(c, s.writeHashes) || len(s.tokenHashes) > 0 && bearerMatches(c, s.tokenHashes) {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack", error="insufficient_scope"`)
-			return problem(http.StatusForbidden, "webhooks need an admin token")
-		}
-		if fails != nil {
-			if ok, wait := fails.Allow(ctx, client); !ok {
-				return tooManyTokenFailures(c, wait)
-			}
-		}
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="shiptrack"`)
-		return problem(http.StatusUnauthorized, "webhooks need an admin token: send Authorization: Bearer <token>")
-	}
+	return s.requireScope(scope{
+		hashes: s.adminHashes,
+		other: func(c echo.Context) bool {
+			return bearerMatches(c, s.writeHashes) || len(s.tokenHashes) > 0 && bearerMatches(c, s.tokenHashes)
+		},
+		off:     "the webhook admin API is switched off: no admin tokens are configured (api.admin_tokens)",
+		wrong:   "webhooks need an admin token",
+		missing: "webhooks need an admin token: send Authorization: Bearer <token>",
+	})(next)
 }
 
 type newEndpointBody struct {
