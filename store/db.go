@@ -399,3 +399,18 @@ func withParam(url, name, value string) string {
 // SQL returns the underlying connection pool, for its statistics. The error
 // is always nil; it stays so callers need not change.
 func (s *Store) SQL() (*sql.DB, error) { return s.sqlDB, nil }
+
+// eachRow calls scan for every row of a query's result (rows and err as
+// QueryContext returned them), and closes it.
+func eachRow(rows *sql.Rows, err error, scan func(*sql.Rows) error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -261,19 +261,15 @@ func insertEvents(ctx context.Context, pool gorm.ConnPool, pg bool, ps []pending
 		// of two events at one time is the latest.
 		q.WriteString(" ON CONFLICT (shipment_id, event_id) DO NOTHING RETURNING shipment_id, event_id")
 		rows, err := pool.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var k evKey
 			if err := rows.Scan(&k.shipmentID, &k.eventID); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			inserted[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -97,18 +97,9 @@ func (s *Store) Import(ctx context.Context, in []shipment.ShipmentInput) (Import
 		res.Articles += len(si.Articles)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		now, err := s.beginWrite(tx)
+		now, err := s.beginImport(tx)
 		if err != nil {
 			return err
-		}
-		if s.driver == "postgres" {
-			// The batch lookups' IN lists run against tables that grow
-			// inside this transaction: a generic plan, made once while
-			// they were small, would scan them whole. Reads elsewhere keep
-			// the generic plans that make them cheap.
-			if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
-				return err
-			}
 		}
 		locIDs, created, err := upsertLocations(tx, in)
 		if err != nil {
@@ -394,4 +385,17 @@ func lastImportedStatus(tx *gorm.DB, ids []uint64) (map[uint64]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// beginImport starts an import's transaction as a write (beginWrite). On
+// PostgreSQL the batch lookups' IN lists run against tables that grow
+// inside this transaction: a generic plan, made once while they were
+// small, would scan them whole, so the import plans each statement anew.
+// Reads elsewhere keep the generic plans that make them cheap.
+func (s *Store) beginImport(tx *gorm.DB) (time.Time, error) {
+	now, err := s.beginWrite(tx)
+	if err != nil || s.driver != "postgres" {
+		return now, err
+	}
+	return now, tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error
 }

@@ -65,15 +65,9 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 	var res ImportResult
 	var copyRows func([][]any) error // PostgreSQL's COPY, on the transaction's connection
 	body := func(tx *gorm.DB) error {
-		now, err := s.beginWrite(tx)
+		now, err := s.beginImport(tx)
 		if err != nil {
 			return err
-		}
-		if s.driver == "postgres" {
-			// See Import: the batch lookups run against growing tables.
-			if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
-				return err
-			}
 		}
 		if err := s.createStage(tx); err != nil {
 			return err

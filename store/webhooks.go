@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -259,22 +260,18 @@ func statusesOf(ctx context.Context, pool gorm.ConnPool, ids []uint64) (map[uint
 		}
 		q.WriteByte(')')
 		rows, err := pool.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var (
 				id uint64
 				st shipStatus
 			)
 			if err := rows.Scan(&id, &st.status, &st.carrierKey); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			out[id] = st
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
