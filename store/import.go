@@ -109,17 +109,9 @@ func (s *Store) Import(ctx context.Context, in []shipment.ShipmentInput) (Import
 		nextAnalyze := 10_000
 		for start := 0; start < len(in); start += importBatch {
 			end := min(start+importBatch, len(in))
-			c, u, events, err := upsertShipments(tx, in[start:end], locIDs, now)
-			if err != nil {
+			if err := writeShipments(ctx, tx, in[start:end], locIDs, now, &res); err != nil {
 				return err
 			}
-			ev, err := appendEvents(ctx, tx, events, now, func() (time.Time, error) { return now, nil })
-			if err != nil {
-				return err
-			}
-			res.Events += ev.Created
-			res.Created += c
-			res.Updated += u
 			// A table that grows from empty inside one transaction has
 			// no statistics, and PostgreSQL then plans the batch
 			// lookups as full scans: refresh them as it grows.
@@ -398,4 +390,21 @@ func (s *Store) beginImport(tx *gorm.DB) (time.Time, error) {
 		return now, err
 	}
 	return now, tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error
+}
+
+// writeShipments writes one batch of an import's shipments and the
+// events their status column adds, counting them in res.
+func writeShipments(ctx context.Context, tx *gorm.DB, batch []shipment.ShipmentInput, locIDs map[string]uint64, now time.Time, res *ImportResult) error {
+	c, u, events, err := upsertShipments(tx, batch, locIDs, now)
+	if err != nil {
+		return err
+	}
+	ev, err := appendEvents(ctx, tx, events, now, func() (time.Time, error) { return now, nil })
+	if err != nil {
+		return err
+	}
+	res.Events += ev.Created
+	res.Created += c
+	res.Updated += u
+	return nil
 }

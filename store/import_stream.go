@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -118,17 +117,9 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 				return err
 			}
 			res.NewLocations = append(res.NewLocations, created...)
-			c, u, events, err := upsertShipments(tx, batch, locIDs, now)
-			if err != nil {
+			if err := writeShipments(ctx, tx, batch, locIDs, now, &res); err != nil {
 				return err
 			}
-			ev, err := appendEvents(ctx, tx, events, now, func() (time.Time, error) { return now, nil })
-			if err != nil {
-				return err
-			}
-			res.Events += ev.Created
-			res.Created += c
-			res.Updated += u
 			for _, si := range batch {
 				written += len(si.Articles)
 			}
