@@ -144,12 +144,10 @@ func decodeNewEndpoint(body io.Reader) (newEndpointBody, error) {
 	} else {
 		bad = append(bad, checkTexts(field{"url", *in.URL, maxWebhookURL})...)
 	}
-	seen := map[string]bool{}
 	for i, st := range in.Statuses {
 		if !shipment.IsStatus(st) {
 			bad = append(bad, InvalidParam{Name: "statuses[" + strconv.Itoa(i) + "]", Reason: "must be one of " + strings.Join(shipment.Statuses, ", ")})
 		}
-		seen[st] = true
 	}
 	if len(in.Carriers) > maxWebhookCarriers {
 		bad = append(bad, InvalidParam{Name: "carriers", Reason: "at most " + strconv.Itoa(maxWebhookCarriers) + " carriers"})
