@@ -15,11 +15,8 @@
 -- LOOKUPS has one "tracking_number,carrier" line per shipment (bench/gencsv
 -- --lookups). done() prints "BENCHJSON {...}" like shiptrack.lua.
 
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("thread_no", counter)
-end
+-- setup(), read_lookups() and done() live beside this script.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local mode, tns, carriers, n, size, prefix, seq, headers, base
 -- The seed's carrier wordings (normalised by the server's table) and one
@@ -41,17 +38,7 @@ function init(args)
     tag = args[4] or ""
   end
   math.randomseed(os.time() * 1000 + (thread_no or 0) * 7919)
-  tns, carriers, n = {}, {}, 0
-  for line in io.lines(args[2]) do
-    local tn, carrier = line:match("^([^,]+),([^,\r]+)")
-    if tn then
-      n = n + 1
-      tns[n], carriers[n] = tn, carrier
-    end
-  end
-  if n == 0 then
-    error("no lookups in " .. tostring(args[2]))
-  end
+  tns, carriers, n = read_lookups(args[2])
   headers = {
     ["Content-Type"] = "application/json",
     ["Accept"] = "application/json",
@@ -86,17 +73,4 @@ function request()
       event(seq * size + j) .. "}"
   end
   return wrk.format("POST", "/events", headers, "[" .. table.concat(parts, ",") .. "]")
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  io.write(string.format(
-    'BENCHJSON {"requests":%d,"duration_s":%.3f,"bytes":%d,"rps":%.1f,' ..
-    '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"mean_ms":%.3f,' ..
-    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d}\n',
-    summary.requests, secs, summary.bytes, summary.requests / secs,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000, latency.mean / 1000,
-    e.connect, e.read, e.write, e.status, e.timeout))
 end

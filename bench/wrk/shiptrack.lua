@@ -16,11 +16,8 @@
 -- --lookups); each request picks one at random. done() prints one line
 -- "BENCHJSON {...}" with the figures bench/run.sh aggregates.
 
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("thread_no", counter)
-end
+-- setup(), read_lookups() and done() live beside this script.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local mode, tns, carriers, n, fixed, hot, share
 
@@ -35,17 +32,7 @@ function init(args)
     fixed = wrk.format("GET", args[2] or "/", headers)
     return
   end
-  tns, carriers, n = {}, {}, 0
-  for line in io.lines(args[2]) do
-    local tn, carrier = line:match("^([^,]+),([^,\r]+)")
-    if tn then
-      n = n + 1
-      tns[n], carriers[n] = tn, carrier
-    end
-  end
-  if n == 0 then
-    error("no lookups in " .. tostring(args[2]))
-  end
+  tns, carriers, n = read_lookups(args[2])
   hot = math.min(n, tonumber(args[3]) or 10000)
   share = tonumber(args[4]) or 0.9
 end
@@ -67,17 +54,4 @@ function request()
       '{"tracking_number":"' .. tns[i] .. '","carrier":"' .. carriers[i] .. '"}')
   end
   return wrk.format("GET", "/shipment/" .. carriers[i] .. "/" .. tns[i], mode == "fresh" and fresh_headers or get_headers)
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  io.write(string.format(
-    'BENCHJSON {"requests":%d,"duration_s":%.3f,"bytes":%d,"rps":%.1f,' ..
-    '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"mean_ms":%.3f,' ..
-    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d}\n',
-    summary.requests, secs, summary.bytes, summary.requests / secs,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000, latency.mean / 1000,
-    e.connect, e.read, e.write, e.status, e.timeout))
 end
