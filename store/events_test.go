@@ -13,7 +13,6 @@ import (
 
 	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
-	"github.com/shiptrack/shiptrack/store/storetest"
 )
 
 var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
@@ -410,65 +409,60 @@ func TestUpdatedSincePages(t *testing.T) {
 // first event and nothing else changes.
 func TestUpgradeToEvents(t *testing.T) {
 	t.Parallel()
-	for _, d := range storetest.Drivers {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			url := storetest.URL(t, d)
-			old, err := store.Open(ctx, url)
-			if err != nil {
-				t.Fatal(err)
+	forEachURL(t, func(t *testing.T, ctx context.Context, url string) {
+		old, err := store.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustImport(t, old, "testdata/seed.csv")
+		// Statuses no table knows are kept as text.
+		if _, err := old.Import(ctx, []shipment.ShipmentInput{{TrackingNumber: "X1", Carrier: "Odd", Status: "Parcel is Happy",
+			ReceiverAddress: "Street 1, 10115 Berlin, Germany", Articles: []shipment.Article{{Name: "a", Quantity: 1, Price: 1}}}}); err != nil {
+			t.Fatal(err)
+		}
+		before := allShipments(t, old)
+		// Back to version 4: status holds the carrier's text again,
+		// and there are no events.
+		if err := old.ForgetMigrationsForTest(ctx, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := store.Open(ctx, url)
+		if err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		after := allShipments(t, s)
+		if len(after) != len(before) || len(before) != 6 {
+			t.Fatalf("%d shipments after, %d before", len(after), len(before))
+		}
+		for i, sh := range after {
+			b := before[i]
+			if sh.TrackingNumber != b.TrackingNumber || sh.StatusText != b.StatusText || sh.Status != shipment.NormalizeStatus(b.StatusText) ||
+				!sh.UpdatedAt.Equal(b.UpdatedAt) || !sh.CreatedAt.Equal(b.CreatedAt) || !slices.Equal(sh.Articles, b.Articles) ||
+				sh.SenderAddress != b.SenderAddress || *sh.Location != *b.Location {
+				t.Errorf("shipment %d: %+v, was %+v", i, sh, b)
 			}
-			mustImport(t, old, "testdata/seed.csv")
-			// Statuses no table knows are kept as text.
-			if _, err := old.Import(ctx, []shipment.ShipmentInput{{TrackingNumber: "X1", Carrier: "Odd", Status: "Parcel is Happy",
-				ReceiverAddress: "Street 1, 10115 Berlin, Germany", Articles: []shipment.Article{{Name: "a", Quantity: 1, Price: 1}}}}); err != nil {
-				t.Fatal(err)
+			evs, err := s.Events(ctx, sh.Carrier, sh.TrackingNumber)
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("%s: events %v, %v", sh.TrackingNumber, evs, err)
 			}
-			before := allShipments(t, old)
-			// Back to version 4: status holds the carrier's text again,
-			// and there are no events.
-			if err := old.ForgetMigrationsForTest(ctx, 5); err != nil {
-				t.Fatal(err)
+			want := shipment.Event{OccurredAt: b.UpdatedAt, Status: sh.Status, StatusText: b.StatusText, Source: shipment.SourceImport}
+			want.EventID = want.ContentID()
+			if evs[0] != want {
+				t.Errorf("%s: event %+v, want %+v", sh.TrackingNumber, evs[0], want)
 			}
-			if err := old.Close(); err != nil {
-				t.Fatal(err)
-			}
-			s, err := store.Open(ctx, url)
-			if err != nil {
-				t.Fatalf("upgrade: %v", err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			after := allShipments(t, s)
-			if len(after) != len(before) || len(before) != 6 {
-				t.Fatalf("%d shipments after, %d before", len(after), len(before))
-			}
-			for i, sh := range after {
-				b := before[i]
-				if sh.TrackingNumber != b.TrackingNumber || sh.StatusText != b.StatusText || sh.Status != shipment.NormalizeStatus(b.StatusText) ||
-					!sh.UpdatedAt.Equal(b.UpdatedAt) || !sh.CreatedAt.Equal(b.CreatedAt) || !slices.Equal(sh.Articles, b.Articles) ||
-					sh.SenderAddress != b.SenderAddress || *sh.Location != *b.Location {
-					t.Errorf("shipment %d: %+v, was %+v", i, sh, b)
-				}
-				evs, err := s.Events(ctx, sh.Carrier, sh.TrackingNumber)
-				if err != nil || len(evs) != 1 {
-					t.Fatalf("%s: events %v, %v", sh.TrackingNumber, evs, err)
-				}
-				want := shipment.Event{OccurredAt: b.UpdatedAt, Status: sh.Status, StatusText: b.StatusText, Source: shipment.SourceImport}
-				want.EventID = want.ContentID()
-				if evs[0] != want {
-					t.Errorf("%s: event %+v, want %+v", sh.TrackingNumber, evs[0], want)
-				}
-			}
-			if sh := mustGet(t, s, "odd", "x1"); sh.Status != shipment.DefaultStatus || sh.StatusText != "Parcel is Happy" || sh.EventCount != 1 {
-				t.Errorf("unknown status: %+v", sh)
-			}
-			// Importing the same file again changes nothing.
-			if res := mustImport(t, s, "testdata/seed.csv"); res.Events != 0 || res.Updated != 0 {
-				t.Errorf("re-import after the upgrade: %+v", res)
-			}
-		})
-	}
+		}
+		if sh := mustGet(t, s, "odd", "x1"); sh.Status != shipment.DefaultStatus || sh.StatusText != "Parcel is Happy" || sh.EventCount != 1 {
+			t.Errorf("unknown status: %+v", sh)
+		}
+		// Importing the same file again changes nothing.
+		if res := mustImport(t, s, "testdata/seed.csv"); res.Events != 0 || res.Updated != 0 {
+			t.Errorf("re-import after the upgrade: %+v", res)
+		}
+	})
 }
 
 // TestAppendLargeBatch: a batch larger than one statement's rows is still

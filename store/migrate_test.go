@@ -105,78 +105,73 @@ func TestReadsSelectMigratedColumns(t *testing.T) {
 // version, and every shipment and weather row reads as before.
 func TestUpgradeFromAutoMigrate(t *testing.T) {
 	t.Parallel()
-	for _, d := range storetest.Drivers {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			url := storetest.URL(t, d)
-			old, err := store.OpenLegacyForTest(ctx, url)
-			if err != nil {
+	forEachURL(t, func(t *testing.T, ctx context.Context, url string) {
+		old, err := store.OpenLegacyForTest(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := old.SeedIfEmpty(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := allShipments(t, old)
+		now := time.Now().UTC().Truncate(time.Second)
+		temps := map[uint64]float64{}
+		for i, sh := range before {
+			loc := sh.Location.WeatherID
+			if _, done := temps[loc]; loc == 0 || done {
+				continue
+			}
+			temps[loc] = float64(10 + i)
+			if _, err := old.ClaimWeather(ctx, loc, "w", now, now, now.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := old.SeedIfEmpty(ctx); err != nil {
+			if err := old.SaveWeather(ctx, "w", shipment.Weather{LocationID: loc, Query: "q", TemperatureC: temps[loc],
+				Condition: "Sunny", ConditionCode: "1000", Humidity: 50, WindKph: 10, ObservedAt: now, FetchedAt: now, Provider: "test"}); err != nil {
 				t.Fatal(err)
 			}
-			before := allShipments(t, old)
-			now := time.Now().UTC().Truncate(time.Second)
-			temps := map[uint64]float64{}
-			for i, sh := range before {
-				loc := sh.Location.WeatherID
-				if _, done := temps[loc]; loc == 0 || done {
-					continue
-				}
-				temps[loc] = float64(10 + i)
-				if _, err := old.ClaimWeather(ctx, loc, "w", now, now, now.Add(time.Minute)); err != nil {
-					t.Fatal(err)
-				}
-				if err := old.SaveWeather(ctx, "w", shipment.Weather{LocationID: loc, Query: "q", TemperatureC: temps[loc],
-					Condition: "Sunny", ConditionCode: "1000", Humidity: 50, WindKph: 10, ObservedAt: now, FetchedAt: now, Provider: "test"}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if len(before) == 0 || len(temps) == 0 {
-				t.Fatalf("seeded %d shipments, %d weather rows", len(before), len(temps))
-			}
-			if err := old.LegacyShapeForTest(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := old.Close(); err != nil {
-				t.Fatal(err)
-			}
+		}
+		if len(before) == 0 || len(temps) == 0 {
+			t.Fatalf("seeded %d shipments, %d weather rows", len(before), len(temps))
+		}
+		if err := old.LegacyShapeForTest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
 
-			s, err := store.Open(ctx, url)
+		s, err := store.Open(ctx, url)
+		if err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if v, err := s.AppliedMigrationsForTest(ctx); err != nil || !slices.Equal(v, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8}) {
+			t.Errorf("recorded migrations %v, %v; want 0, 1 (baseline), 2 to 8", v, err)
+		}
+		if s.HasTableForTest("shiptrack_migrations") {
+			t.Error("the old marker table is still there")
+		}
+		after := allShipments(t, s)
+		if len(after) != len(before) {
+			t.Fatalf("%d shipments after the upgrade, %d before", len(after), len(before))
+		}
+		for i, sh := range after {
+			b := before[i]
+			if sh.TrackingNumber != b.TrackingNumber || sh.Carrier != b.Carrier || sh.Status != b.Status ||
+				!slices.Equal(sh.Articles, b.Articles) || (sh.Location == nil) != (b.Location == nil) ||
+				(sh.Location != nil && *sh.Location != *b.Location) {
+				t.Errorf("shipment %d: %+v, was %+v", i, sh, b)
+			}
+			got, err := s.Get(ctx, sh.Carrier, sh.TrackingNumber)
 			if err != nil {
-				t.Fatalf("upgrade: %v", err)
+				t.Errorf("Get(%s, %s): %v", sh.Carrier, sh.TrackingNumber, err)
+				continue
 			}
-			t.Cleanup(func() { _ = s.Close() })
-			if v, err := s.AppliedMigrationsForTest(ctx); err != nil || !slices.Equal(v, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8}) {
-				t.Errorf("recorded migrations %v, %v; want 0, 1 (baseline), 2 to 8", v, err)
+			if want, ok := temps[sh.Location.WeatherID]; ok && (got.Weather == nil || got.Weather.TemperatureC != want) {
+				t.Errorf("%s: weather %+v, want %v °C", sh.TrackingNumber, got.Weather, want)
 			}
-			if s.HasTableForTest("shiptrack_migrations") {
-				t.Error("the old marker table is still there")
-			}
-			after := allShipments(t, s)
-			if len(after) != len(before) {
-				t.Fatalf("%d shipments after the upgrade, %d before", len(after), len(before))
-			}
-			for i, sh := range after {
-				b := before[i]
-				if sh.TrackingNumber != b.TrackingNumber || sh.Carrier != b.Carrier || sh.Status != b.Status ||
-					!slices.Equal(sh.Articles, b.Articles) || (sh.Location == nil) != (b.Location == nil) ||
-					(sh.Location != nil && *sh.Location != *b.Location) {
-					t.Errorf("shipment %d: %+v, was %+v", i, sh, b)
-				}
-				got, err := s.Get(ctx, sh.Carrier, sh.TrackingNumber)
-				if err != nil {
-					t.Errorf("Get(%s, %s): %v", sh.Carrier, sh.TrackingNumber, err)
-					continue
-				}
-				if want, ok := temps[sh.Location.WeatherID]; ok && (got.Weather == nil || got.Weather.TemperatureC != want) {
-					t.Errorf("%s: weather %+v, want %v °C", sh.TrackingNumber, got.Weather, want)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestReplicasMigrateAtOnce: four replicas opening one PostgreSQL

@@ -27,6 +27,18 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	}
 }
 
+// forEachURL runs fn, in parallel, with a new empty database of each
+// driver, for the tests that open it themselves (upgrades, migrations).
+func forEachURL(t *testing.T, fn func(t *testing.T, ctx context.Context, url string)) {
+	t.Helper()
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			fn(t, context.Background(), storetest.URL(t, d))
+		})
+	}
+}
+
 func importFile(t *testing.T, s *store.Store, path string) (store.ImportResult, error) {
 	t.Helper()
 	f, err := os.Open(path)
