@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -62,7 +62,7 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 		progress = func(ImportProgress) {}
 	}
 	var res ImportResult
-	var copyRows func([][]any) error // PostgreSQL's COPY, on the transaction's connection
+	var copyFrom copyFunc // PostgreSQL's COPY, on the transaction's connection
 	body := func(tx *gorm.DB) error {
 		now, err := s.beginImport(tx)
 		if err != nil {
@@ -72,7 +72,7 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 			return err
 		}
 		progress(ImportProgress{Phase: PhaseRead})
-		rows, readErr := stageRows(tx, r, progress, copyRows)
+		rows, readErr := stageRows(tx, r, progress, copyFrom)
 		var ie *shipment.ImportError
 		if readErr != nil && !errors.As(readErr, &ie) {
 			return readErr
@@ -97,39 +97,13 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 		res.Shipments = int(n)
 
 		progress(ImportProgress{Phase: PhaseWrite})
-		locIDs := make(map[string]uint64)
-		nextAnalyze := 10_000
-		written := 0
-		next, err := s.stagedPages(tx)
+		if copyFrom != nil {
+			err = writeStagedPG(ctx, tx, now, copyFrom, &res)
+		} else {
+			err = s.writeStagedPages(ctx, tx, now, progress, &res)
+		}
 		if err != nil {
 			return err
-		}
-		for {
-			batch, err := next()
-			if err != nil {
-				return err
-			}
-			if len(batch) == 0 {
-				break
-			}
-			created, err := upsertLocationsInto(tx, batch, locIDs)
-			if err != nil {
-				return err
-			}
-			res.NewLocations = append(res.NewLocations, created...)
-			if err := writeShipments(ctx, tx, batch, locIDs, now, &res); err != nil {
-				return err
-			}
-			for _, si := range batch {
-				written += len(si.Articles)
-			}
-			progress(ImportProgress{Phase: PhaseWrite, Rows: written})
-			if res.Created >= nextAnalyze {
-				if err := s.analyze(tx); err != nil {
-					return err
-				}
-				nextAnalyze *= 2
-			}
 		}
 		if err := s.dropStage(tx); err != nil {
 			return err
@@ -150,13 +124,13 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 			if !ok {
 				return fmt.Errorf("store: import: connection is %T, not *sql.Conn", c.Statement.ConnPool)
 			}
-			copyRows = func(rows [][]any) error {
+			copyFrom = func(table string, cols []string, rows [][]any) error {
 				return conn.Raw(func(dc any) error {
 					pc, ok := dc.(*stdlib.Conn)
 					if !ok {
 						return fmt.Errorf("driver connection is %T, not pgx", dc)
 					}
-					_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{"import_rows"}, stageColumnList, pgx.CopyFromRows(rows))
+					_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
 					return err
 				})
 			}
@@ -207,10 +181,10 @@ func (s *Store) dropStage(tx *gorm.DB) error {
 // stageRows reads and validates the file, inserting its rows into
 // import_rows in batches; it returns the rows staged. A bad row ends the
 // read with its *shipment.ImportError, the rows before it staged.
-// With copyRows set, rows go through it (COPY) in batches of copyBatch.
-func stageRows(tx *gorm.DB, r io.Reader, progress func(ImportProgress), copyRows func([][]any) error) (int, error) {
-	if copyRows != nil {
-		return copyStage(r, progress, copyRows)
+// With copyFrom set, rows go through it (COPY) in batches of copyBatch.
+func stageRows(tx *gorm.DB, r io.Reader, progress func(ImportProgress), copyFrom copyFunc) (int, error) {
+	if copyFrom != nil {
+		return copyStage(r, progress, copyFrom)
 	}
 	rowSQL := "(?" + strings.Repeat(",?", 11) + ")"
 	full := "INSERT INTO import_rows (" + stageColumns + ") VALUES " + rowSQL + strings.Repeat(","+rowSQL, stageBatch-1)
@@ -251,14 +225,17 @@ func stageRows(tx *gorm.DB, r io.Reader, progress func(ImportProgress), copyRows
 // copyBatch is the rows of one COPY: a few MB of values held at a time.
 const copyBatch = 10_000
 
-func copyStage(r io.Reader, progress func(ImportProgress), copyRows func([][]any) error) (int, error) {
+// copyFunc copies rows into a table's columns (PostgreSQL's COPY).
+type copyFunc func(table string, cols []string, rows [][]any) error
+
+func copyStage(r io.Reader, progress func(ImportProgress), copyFrom copyFunc) (int, error) {
 	buf := make([][]any, 0, copyBatch)
 	rows := 0
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
-		if err := copyRows(buf); err != nil {
+		if err := copyFrom("import_rows", stageColumnList, buf); err != nil {
 			return err
 		}
 		buf = buf[:0]
@@ -337,58 +314,50 @@ func firstConflict(tx *gorm.DB) error {
 
 const stagedSelect = "SELECT g.first_line, r.tracking_display, r.carrier, r.sender, r.receiver, r.status, r.name, r.qty, r.price_cents, r.sku"
 
-// stagedPages returns a function giving the file's shipments a page of at
-// most importBatch at a time, in the order of their first rows, then
-// none. PostgreSQL reads them through one cursor, sorted once; SQLite
-// pages through import_ships's index (a cursor would keep a statement
-// open on the connection the writes use).
-func (s *Store) stagedPages(tx *gorm.DB) (func() ([]shipment.ShipmentInput, error), error) {
-	if s.driver != "postgres" {
-		after := 0
-		return func() ([]shipment.ShipmentInput, error) {
-			out, last, err := readStagedShipments(tx, after, importBatch)
-			after = last
-			return out, err
-		}, nil
-	}
-	if err := tx.Exec("DECLARE import_cur NO SCROLL CURSOR FOR " + stagedSelect +
-		" FROM import_ships g JOIN import_rows r ON r.carrier_key = g.carrier_key AND r.tn = g.tn ORDER BY g.first_line, r.line").Error; err != nil {
-		return nil, err
-	}
-	var pending []shipment.ShipmentInput // complete but for the last
-	done := false
-	return func() ([]shipment.ShipmentInput, error) {
-		for !done && len(pending) <= importBatch {
-			rows, err := tx.Raw("FETCH 2000 FROM import_cur").Rows()
-			if err != nil {
-				return nil, err
-			}
-			n := 0
-			pending, n, err = scanStaged(rows, pending)
-			rows.Close()
-			if err != nil {
-				return nil, err
-			}
-			done = n < 2000
+// writeStagedPages writes the staged shipments a page of at most
+// importBatch at a time, in the order of their first rows, by the code
+// Import uses (SQLite: its writes are cheap enough from Go, and a page
+// keeps memory flat). Pages go through import_ships's index rather than a
+// cursor, which would keep a statement open on the connection the writes
+// use.
+func (s *Store) writeStagedPages(ctx context.Context, tx *gorm.DB, now time.Time, progress func(ImportProgress), res *ImportResult) error {
+	locIDs := make(map[string]uint64)
+	nextAnalyze := 10_000
+	written, after := 0, 0
+	for {
+		batch, last, err := readStagedShipments(tx, after, importBatch)
+		if err != nil {
+			return err
 		}
-		// The last shipment may go on in the next fetch: keep it back
-		// until the cursor is done.
-		k := min(len(pending), importBatch)
-		if !done && k == len(pending) {
-			k--
+		if len(batch) == 0 {
+			return nil
 		}
-		out := slices.Clone(pending[:k])
-		pending = slices.Delete(pending, 0, k)
-		return out, nil
-	}, nil
+		after = last
+		created, err := upsertLocationsInto(tx, batch, locIDs)
+		if err != nil {
+			return err
+		}
+		res.NewLocations = append(res.NewLocations, created...)
+		if err := writeShipments(ctx, tx, batch, locIDs, now, res); err != nil {
+			return err
+		}
+		for _, si := range batch {
+			written += len(si.Articles)
+		}
+		progress(ImportProgress{Phase: PhaseWrite, Rows: written})
+		if res.Created >= nextAnalyze {
+			if err := s.analyze(tx); err != nil {
+				return err
+			}
+			nextAnalyze *= 2
+		}
+	}
 }
 
 // scanStaged appends rows of stagedSelect to out, a shipment per first
-// line; it returns the rows read.
-func scanStaged(rows *sql.Rows, out []shipment.ShipmentInput) ([]shipment.ShipmentInput, int, error) {
-	n := 0
+// line.
+func scanStaged(rows *sql.Rows, out []shipment.ShipmentInput) ([]shipment.ShipmentInput, error) {
 	for rows.Next() {
-		n++
 		var (
 			first                                        int
 			tn, carrier, sender, receiver, st, name, sku string
@@ -396,7 +365,7 @@ func scanStaged(rows *sql.Rows, out []shipment.ShipmentInput) ([]shipment.Shipme
 			price                                        int64
 		)
 		if err := rows.Scan(&first, &tn, &carrier, &sender, &receiver, &st, &name, &qty, &price, &sku); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		art := shipment.Article{Name: name, Quantity: qty, Price: shipment.Money(price), SKU: sku}
 		if len(out) > 0 && out[len(out)-1].Line == first {
@@ -406,7 +375,7 @@ func scanStaged(rows *sql.Rows, out []shipment.ShipmentInput) ([]shipment.Shipme
 		out = append(out, shipment.ShipmentInput{Line: first, TrackingNumber: tn, Carrier: carrier, SenderAddress: sender,
 			ReceiverAddress: receiver, Status: st, Articles: []shipment.Article{art}})
 	}
-	return out, n, rows.Err()
+	return out, rows.Err()
 }
 
 // readStagedShipments reads the next limit shipments whose first row comes
@@ -420,7 +389,7 @@ func readStagedShipments(tx *gorm.DB, after, limit int) (out []shipment.Shipment
 		return nil, 0, err
 	}
 	defer rows.Close()
-	out, _, err = scanStaged(rows, nil)
+	out, err = scanStaged(rows, nil)
 	if len(out) > 0 {
 		last = out[len(out)-1].Line
 	}
