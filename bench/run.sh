@@ -26,6 +26,9 @@ usage: bench/run.sh [options]
   --runs N              measurements of each scenario; medians are reported (default 3)
   --rss-duration D      length of the RSS-over-time run on the largest size (default 60s; 0 skips)
   --import-rows N       article rows of the import benchmark (default 1000000; 0 skips)
+  --import-rows-large N article rows of the large import, first import only, both databases: its
+                        peak RSS against the 1,000,000-row one shows the importer's memory is flat
+                        (default 5000000; 0 skips; its timeout is --import-timeout per 1,000,000 rows)
   --weather-locations N locations of the weather refresh benchmark (default 10000; 0 skips)
   --cities N            distinct receiver locations of the load datasets (default 1000)
   --threads N           wrk threads (default 2)
@@ -47,7 +50,7 @@ usage: bench/run.sh [options]
   --no-profile          skip the CPU profiles taken after the measured runs
   --keep                keep the databases and generated CSVs' databases (default: drop them)
   --quick               smoke test: --shipments 10000 --duration 5s --runs 1 --rss-duration 10s
-                        --import-rows 20000 --weather-locations 500
+                        --import-rows 20000 --import-rows-large 0 --weather-locations 500
   -h, --help            this help
 EOF
 }
@@ -57,6 +60,7 @@ DURATION=30s
 RUNS=3
 RSS_DURATION=60s
 IMPORT_ROWS=1000000
+IMPORT_ROWS_LARGE=5000000
 WEATHER_LOCATIONS=10000
 CITIES=1000
 THREADS=2
@@ -80,6 +84,7 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift ;;
 	--rss-duration) RSS_DURATION=$2; shift ;;
 	--import-rows) IMPORT_ROWS=$2; shift ;;
+	--import-rows-large) IMPORT_ROWS_LARGE=$2; shift ;;
 	--weather-locations) WEATHER_LOCATIONS=$2; shift ;;
 	--cities) CITIES=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
@@ -95,7 +100,7 @@ while [ $# -gt 0 ]; do
 	--no-build) BUILD=0 ;;
 	--no-profile) PROFILE=0 ;;
 	--keep) KEEP=1 ;;
-	--quick) SHIPMENTS=10000 DURATION=5s RUNS=1 RSS_DURATION=10s IMPORT_ROWS=20000 WEATHER_LOCATIONS=500 ;;
+	--quick) SHIPMENTS=10000 DURATION=5s RUNS=1 RSS_DURATION=10s IMPORT_ROWS=20000 IMPORT_ROWS_LARGE=0 WEATHER_LOCATIONS=500 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench/run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -355,6 +360,34 @@ if [ "$IMPORT_ROWS" -gt 0 ]; then
 		fi
 	done
 	rm -f "$OUT"/bench-import.db*
+fi
+
+# --- 1b. the large import: IMPORT_ROWS_LARGE article rows, first import ------
+# Issue 17: the importer's peak RSS is flat in the file's size (≤ 150 MB at
+# 1,000,000 and at 5,000,000 rows). The CSV is generated like the one above.
+if [ "$IMPORT_ROWS_LARGE" -gt 0 ]; then
+	gen_csv "rows$IMPORT_ROWS_LARGE" --rows "$IMPORT_ROWS_LARGE" --cities "$CITIES"
+	csv=$DATA/rows$IMPORT_ROWS_LARGE.csv
+	shipments=$(wc -l <"$DATA/rows$IMPORT_ROWS_LARGE.lookups")
+	db=shiptrack_bench_import_large
+	saved_timeout=$IMPORT_TIMEOUT
+	IMPORT_TIMEOUT=$(((IMPORT_TIMEOUT * IMPORT_ROWS_LARGE + 999999) / 1000000))
+	for dbkind in postgres sqlite; do
+		if [ "$dbkind" = postgres ]; then
+			fresh_db "$db"
+			url=$(db_url "$db")
+		else
+			rm -f "$OUT"/bench-import-large.db*
+			url=sqlite:$OUT/bench-import-large.db
+		fi
+		timed_import "import-large-$dbkind" "$url" "$csv"
+		emit "{\"kind\":\"import\",\"database\":\"$dbkind\",\"large\":true,\"rows\":$IMPORT_ROWS_LARGE,\"shipments\":$shipments,\"seconds\":$IMPORT_SECS,\"done\":$IMPORT_DONE,\"timeout\":$IMPORT_TIMEOUT,\"rss_kb\":$IMPORT_RSS_KB}"
+		if [ "$dbkind" = postgres ]; then
+			psql "$PG/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+		fi
+		rm -f "$OUT"/bench-import-large.db*
+	done
+	IMPORT_TIMEOUT=$saved_timeout
 fi
 
 # --- 2. weather refresh of WEATHER_LOCATIONS locations, unthrottled fake -----
