@@ -35,8 +35,7 @@ func writeStagedPG(ctx context.Context, tx *gorm.DB, now time.Time, copyFrom cop
 		" city TEXT NOT NULL, country TEXT NOT NULL, place_key TEXT NOT NULL) ON COMMIT DROP"); err != nil {
 		return err
 	}
-	err := mapDistinct(tx, "SELECT DISTINCT f.receiver FROM import_ships g JOIN import_rows f"+
-		" ON f.carrier_key = g.carrier_key AND f.tn = g.tn AND f.line = g.first_line",
+	err := mapDistinct(tx, "SELECT DISTINCT receiver FROM import_rows",
 		func(receiver string) ([]any, error) {
 			l, ok := shipment.ParseLocation(receiver)
 			if !ok {
@@ -50,7 +49,7 @@ func writeStagedPG(ctx context.Context, tx *gorm.DB, now time.Time, copyFrom cop
 	if err != nil {
 		return err
 	}
-	if err := exec("CREATE INDEX import_locs_receiver ON import_locs (receiver)"); err != nil {
+	if err := exec("ANALYZE import_locs"); err != nil {
 		return err
 	}
 	rows, err := tx.Raw("INSERT INTO locations (key, postal_code, city, country, place_key, created_at)"+
@@ -73,18 +72,19 @@ func writeStagedPG(ctx context.Context, tx *gorm.DB, now time.Time, copyFrom cop
 		}
 	}
 
-	// One row per shipment of the file: its first row's fields, its
+	// One row per shipment of the file: its first row's fields (DISTINCT
+	// ON along import_rows_key: a join back from import_ships on the
+	// first line is estimated at one row and planned as nested loops), its
 	// location, the stored shipment if any, and what differs from it.
 	if err := exec(`CREATE TEMP TABLE import_w ON COMMIT DROP AS
-SELECT g.first_line, f.carrier_key, f.tn, f.tracking_display, f.carrier, f.sender, f.receiver, f.status,
+SELECT f.line AS first_line, f.carrier_key, f.tn, f.tracking_display, f.carrier, f.sender, f.receiver, f.status,
   loc.id AS location_id, sh.id AS sid, sh.id IS NULL AS is_new,
   sh.id IS NOT NULL AND (sh.tracking_display, sh.carrier, sh.sender_address, sh.receiver_address, sh.location_id)
     IS DISTINCT FROM (f.tracking_display, f.carrier, f.sender, f.receiver, loc.id) AS row_changed,
   false AS articles_changed,
   f.status <> '' AND (sh.id IS NULL OR f.status IS DISTINCT FROM (SELECT e.status_text FROM events e
     WHERE e.shipment_id = sh.id AND e.source = ? ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1)) AS status_new
-FROM import_ships g
-JOIN import_rows f ON f.carrier_key = g.carrier_key AND f.tn = g.tn AND f.line = g.first_line
+FROM (SELECT DISTINCT ON (carrier_key, tn) * FROM import_rows ORDER BY carrier_key, tn, line) f
 LEFT JOIN import_locs l ON l.receiver = f.receiver
 LEFT JOIN locations loc ON loc.key = l.key
 LEFT JOIN shipments sh ON sh.carrier_key = f.carrier_key AND sh.tracking_number = f.tn`, shipment.SourceImport); err != nil {
@@ -168,45 +168,61 @@ WHERE w.is_new OR w.articles_changed ORDER BY w.sid, r.line`); err != nil {
 		return err
 	}
 
-	// The events, and the shipments they touched with their status
-	// before: pending for a new one, which has its status already.
-	if err := exec("CREATE TEMP TABLE import_touched (sid BIGINT PRIMARY KEY, before TEXT NOT NULL, is_new BOOLEAN NOT NULL) ON COMMIT DROP"); err != nil {
+	// The events. A new shipment has none yet: its import event goes in
+	// plainly, and it has its status already. An existing one may have
+	// this event (the same time and text): ON CONFLICT skips it, and those
+	// that got one are kept with their status before, then take their
+	// latest event's status.
+	if err := exec(`INSERT INTO events (shipment_id, event_id, occurred_at, status, status_text, location, message, source, created_at)
+SELECT w.sid, st.event_id, ?, st.status, st.text, '', '', ?, ? FROM import_w w JOIN import_status st ON st.text = w.status
+WHERE w.is_new AND w.status_new ORDER BY w.sid`, now, shipment.SourceImport, now); err != nil {
+		return err
+	}
+	if err := exec("CREATE TEMP TABLE import_touched (sid BIGINT PRIMARY KEY, before TEXT NOT NULL) ON COMMIT DROP"); err != nil {
 		return err
 	}
 	if err := exec(`WITH ins AS (INSERT INTO events (shipment_id, event_id, occurred_at, status, status_text, location, message, source, created_at)
   SELECT w.sid, st.event_id, ?, st.status, st.text, '', '', ?, ? FROM import_w w JOIN import_status st ON st.text = w.status
-  WHERE w.status_new ORDER BY w.sid
+  WHERE NOT w.is_new AND w.status_new ORDER BY w.sid
   ON CONFLICT (shipment_id, event_id) DO NOTHING RETURNING shipment_id)
-INSERT INTO import_touched SELECT ins.shipment_id, CASE WHEN w.is_new THEN ? ELSE sh.status END, w.is_new
-FROM ins JOIN import_w w ON w.sid = ins.shipment_id JOIN shipments sh ON sh.id = ins.shipment_id`,
-		now, shipment.SourceImport, now, shipment.StatusPending); err != nil {
+INSERT INTO import_touched SELECT ins.shipment_id, sh.status FROM ins JOIN shipments sh ON sh.id = ins.shipment_id`,
+		now, shipment.SourceImport, now); err != nil {
 		return err
 	}
 	if err := exec(`UPDATE shipments s SET status = l.status, status_text = l.status_text, updated_at = ?
 FROM import_touched t CROSS JOIN LATERAL (SELECT e.status, e.status_text FROM events e
   WHERE e.shipment_id = t.sid ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1) l
-WHERE s.id = t.sid AND NOT t.is_new`, now); err != nil {
+WHERE s.id = t.sid`, now); err != nil {
 		return err
 	}
 	// The outbox, as enqueueWebhooks writes it: per changed shipment in
 	// id order, one row per endpoint that is not paused and whose filters
 	// match.
-	hookNow := hookTime(now)
-	if err := exec(`INSERT INTO webhook_deliveries (delivery_id, endpoint_id, shipment_id, event_type, previous_status, new_status,
-  status, attempts, next_attempt_at, created_at)
-SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), h.id, t.sid, ?, t.before, sh.status, ?, 0, ?, ?
-FROM import_touched t JOIN shipments sh ON sh.id = t.sid
-JOIN webhook_endpoints h ON h.paused_at IS NULL
-  AND (h.statuses = '' OR sh.status = ANY (string_to_array(h.statuses, ',')))
-  AND (h.carriers = '' OR sh.carrier_key = ANY (string_to_array(h.carriers, ',')))
-WHERE sh.status <> t.before ORDER BY t.sid, h.id`, webhook.EventStatusChanged, webhook.StatePending, hookNow, hookNow); err != nil {
+	var hooks bool
+	if err := tx.Raw("SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE paused_at IS NULL)").Scan(&hooks).Error; err != nil {
 		return err
+	}
+	hookNow := hookTime(now)
+	if hooks {
+		if err := exec(`INSERT INTO webhook_deliveries (delivery_id, endpoint_id, shipment_id, event_type, previous_status, new_status,
+  status, attempts, next_attempt_at, created_at)
+SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), h.id, c.sid, ?, c.before, c.after, ?, 0, ?, ?
+FROM (SELECT t.sid, t.before, sh.status AS after, sh.carrier_key FROM import_touched t JOIN shipments sh ON sh.id = t.sid
+  UNION ALL
+  SELECT w.sid, ?, st.status, w.carrier_key FROM import_w w JOIN import_status st ON st.text = w.status
+  WHERE w.is_new AND w.status_new) c
+JOIN webhook_endpoints h ON h.paused_at IS NULL
+  AND (h.statuses = '' OR c.after = ANY (string_to_array(h.statuses, ',')))
+  AND (h.carriers = '' OR c.carrier_key = ANY (string_to_array(h.carriers, ',')))
+WHERE c.after <> c.before ORDER BY c.sid, h.id`, webhook.EventStatusChanged, webhook.StatePending, hookNow, hookNow, shipment.StatusPending); err != nil {
+			return err
+		}
 	}
 
 	var n struct{ Created, Updated, Events int }
 	if err := tx.Raw(`SELECT count(*) FILTER (WHERE is_new) AS created,
   count(*) FILTER (WHERE NOT is_new AND (row_changed OR articles_changed OR status_new)) AS updated,
-  (SELECT count(*) FROM import_touched) AS events FROM import_w`).Scan(&n).Error; err != nil {
+  count(*) FILTER (WHERE is_new AND status_new) + (SELECT count(*) FROM import_touched) AS events FROM import_w`).Scan(&n).Error; err != nil {
 		return err
 	}
 	res.Created, res.Updated, res.Events = n.Created, n.Updated, n.Events

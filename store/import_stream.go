@@ -71,6 +71,16 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, opt ImportOptions
 		if err := s.createStage(tx); err != nil {
 			return err
 		}
+		if s.driver == "postgres" {
+			// The check and the set-based writes sort and hash-join
+			// tables of a million rows: with the default 4 MB they spill
+			// to disk in many batches. This transaction only.
+			for _, q := range []string{"SET LOCAL work_mem = '64MB'", "SET LOCAL maintenance_work_mem = '256MB'"} {
+				if err := tx.Exec(q).Error; err != nil {
+					return err
+				}
+			}
+		}
 		progress(ImportProgress{Phase: PhaseRead})
 		rows, readErr := stageRows(tx, r, progress, copyFrom)
 		var ie *shipment.ImportError

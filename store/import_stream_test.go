@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store"
@@ -137,4 +139,146 @@ func TestImportLateErrorWritesNothing(t *testing.T) {
 			})
 		})
 	}
+}
+
+// updatedSince is the tracking numbers of the shipments updated at or
+// after since (at most 1,000).
+func updatedSince(t *testing.T, s *store.Store, since time.Time) []string {
+	t.Helper()
+	page, err := s.List(context.Background(), shipment.ListParams{Limit: 1000, UpdatedSince: since})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(page.Shipments))
+	for i, sh := range page.Shipments {
+		out[i] = sh.TrackingNumber
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestReimportWritesOnlyChanges: over a file whose shipments have their
+// rows far apart, a re-import stamps no shipment, records no event and
+// queues no webhook delivery; a file that changes one status, one
+// article, one address and adds one article row (at the file's end)
+// updates exactly those four shipments, records one event and queues
+// the one status change.
+func TestReimportWritesOnlyChanges(t *testing.T) {
+	t.Parallel()
+	const n = 1200
+	file := farApartCSV(n)
+	forEachDriver(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		all, err := s.CreateWebhook(ctx, "https://example.com/all", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delivered, err := s.CreateWebhook(ctx, "https://example.com/delivered", []string{shipment.StatusDelivered}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest := func() uint64 {
+			ds, err := s.WebhookDeliveries(ctx, all.ID, 0, 1)
+			if err != nil || len(ds) != 1 {
+				t.Fatalf("deliveries: %v, %v", ds, err)
+			}
+			return ds[0].ID
+		}
+		if _, err := s.ImportCSV(ctx, strings.NewReader(file)); err != nil {
+			t.Fatal(err)
+		}
+		first := newest()
+
+		since := time.Now()
+		res, err := s.ImportCSV(ctx, strings.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Created != 0 || res.Updated != 0 || res.Events != 0 || len(res.NewLocations) != 0 {
+			t.Errorf("re-import = %+v, want nothing changed", res)
+		}
+		if got := updatedSince(t, s, since); len(got) != 0 {
+			t.Errorf("re-import stamped %d shipments: %v", len(got), got[:min(len(got), 5)])
+		}
+		if got := newest(); got != first {
+			t.Errorf("re-import queued deliveries: newest %d, was %d", got, first)
+		}
+		if sh := mustGet(t, s, "DHL", "TN00000005"); sh.EventCount != 1 {
+			t.Errorf("events after re-import: %d, want 1", sh.EventCount)
+		}
+
+		// Shipment 5's status, 9's second article's price, 13's receiver
+		// (on both rows, n lines apart), and a third article for 11.
+		changed := strings.NewReplacer(
+			"Street 1, 75005 Paris, France\",Item5-0,1,5.50,SKU5,status-5", "Street 1, 75005 Paris, France\",Item5-0,1,5.50,SKU5,delivered",
+			"Street 1, 75005 Paris, France\",Item5-1,2,5.50,SKU5,status-5", "Street 1, 75005 Paris, France\",Item5-1,2,5.50,SKU5,delivered",
+			"Item9-1,2,9.50", "Item9-1,2,9.75",
+			"Street 1, 75003 Paris, France\",Item13-", "Street 2, 75003 Paris, France\",Item13-",
+		).Replace(file) + `TN00000011,DHL,"Street 11, 10115 Berlin, Germany","Street 1, 75001 Paris, France",Item11-2,1,1,SKU11,status-4` + "\n"
+		since = time.Now()
+		res, err = s.ImportCSV(ctx, strings.NewReader(changed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Created != 0 || res.Updated != 4 || res.Events != 1 {
+			t.Errorf("changed import = %+v, want 4 updated, 1 event", res)
+		}
+		if got, want := updatedSince(t, s, since), []string{"TN00000005", "TN00000009", "TN00000011", "TN00000013"}; !slices.Equal(got, want) {
+			t.Errorf("stamped %v, want %v", got, want)
+		}
+		if got := deliveryStatuses(t, s, delivered.ID); !slices.Equal(got, []string{"in_transit>delivered"}) {
+			t.Errorf("deliveries of the status change: %v", got)
+		}
+		if sh := mustGet(t, s, "DHL", "TN00000005"); sh.Status != shipment.StatusDelivered || sh.EventCount != 2 {
+			t.Errorf("changed status: %q, %d events", sh.Status, sh.EventCount)
+		}
+		if sh := mustGet(t, s, "DHL", "TN00000009"); sh.Articles[1].Price.String() != "9.75" {
+			t.Errorf("changed article: %+v", sh.Articles)
+		}
+		if sh := mustGet(t, s, "DHL", "TN00000011"); len(sh.Articles) != 3 || sh.Articles[2].Name != "Item11-2" || sh.EventCount != 1 {
+			t.Errorf("added article: %+v, %d events", sh.Articles, sh.EventCount)
+		}
+		if sh := mustGet(t, s, "DHL", "TN00000013"); sh.ReceiverAddress != "Street 2, 75003 Paris, France" {
+			t.Errorf("changed receiver: %q", sh.ReceiverAddress)
+		}
+	})
+}
+
+// TestImportRefusedOutboxWritesNothing: an import that fails at its last
+// write (a trigger refuses the outbox rows of its status changes) leaves
+// nothing visible: no shipment, no event, no location, no delivery.
+func TestImportRefusedOutboxWritesNothing(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ep, err := s.CreateWebhook(ctx, "https://example.com/h", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refuse := map[string][]string{
+			"sqlite": {"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"},
+			"postgres": {"CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$",
+				"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"},
+		}[s.Driver()]
+		for _, q := range refuse {
+			if err := s.ExecForTest(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.ImportCSV(ctx, strings.NewReader(farApartCSV(1200))); err == nil || !strings.Contains(err.Error(), "outbox refused") {
+			t.Fatalf("err = %v, want the trigger's refusal", err)
+		}
+		if n, err := s.Count(ctx); err != nil || n != 0 {
+			t.Errorf("%d shipments after a failed import (%v)", n, err)
+		}
+		// The import's locations had ids 1 to 10 (farApartCSV's ten).
+		for id := uint64(1); id <= 10; id++ {
+			if _, err := s.Location(ctx, id); !errors.Is(err, shipment.ErrNotFound) {
+				t.Errorf("location %d after a failed import: err = %v, want not found", id, err)
+			}
+		}
+		if got := deliveryStatuses(t, s, ep.ID); len(got) != 0 {
+			t.Errorf("deliveries after a failed import: %v", got)
+		}
+	})
 }
