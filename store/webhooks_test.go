@@ -163,6 +163,22 @@ func TestClaimDueDeliveries(t *testing.T) {
 	})
 }
 
+// refuseOutbox makes the database refuse every new outbox row ("outbox
+// refused"), by a trigger named refuse_outbox.
+func refuseOutbox(t *testing.T, s *store.Store) {
+	t.Helper()
+	refuse := map[string][]string{
+		"sqlite": {"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"},
+		"postgres": {"CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$",
+			"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"},
+	}[s.Driver()]
+	for _, q := range refuse {
+		if err := s.ExecForTest(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestWebhookOutboxSameTransaction: when the outbox row cannot be
 // written, the status change is not recorded either (a trigger refuses
 // the row): the event and its notification commit together or not at
@@ -173,16 +189,7 @@ func TestWebhookOutboxSameTransaction(t *testing.T) {
 		ctx := context.Background()
 		putShipment(t, s, "DHL", "TN1")
 		ep, _ := s.CreateWebhook(ctx, "https://example.com/h", nil, nil)
-		refuse := map[string][]string{
-			"sqlite": {"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"},
-			"postgres": {"CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$",
-				"CREATE TRIGGER refuse_outbox BEFORE INSERT ON webhook_deliveries FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"},
-		}[s.Driver()]
-		for _, q := range refuse {
-			if err := s.ExecForTest(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		refuseOutbox(t, s)
 		if _, err := s.AppendEvents(ctx, []shipment.EventInput{ev("DHL", "TN1", "e1", t0, "delivered")}); err == nil {
 			t.Fatal("the append succeeded although its outbox row was refused")
 		}
