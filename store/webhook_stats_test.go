@@ -49,7 +49,9 @@ func TestWebhookQueueAndStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := func(state string) webhook.QueueKey { return webhook.QueueKey{Endpoint: webhook.EndpointActive, State: state} }
+		key := func(state string) webhook.QueueKey {
+			return webhook.QueueKey{Endpoint: webhook.EndpointActive, State: state}
+		}
 		if q.Pending[key(webhook.QueueInFlight)] != 1 || q.Pending[key(webhook.QueueWaiting)] != 1 || q.Pending[key(webhook.QueueDue)] != 0 {
 			t.Errorf("pending %v, want one in flight and one waiting", q.Pending)
 		}
