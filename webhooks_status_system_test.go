@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiptrack/shiptrack/internal/testenv"
-	"github.com/shiptrack/shiptrack/internal/testutil"
-	"github.com/shiptrack/shiptrack/store/storetest"
+	"github.com/shiptrack/shiptrack/api"
 )
 
 // TestWebhookVisibilitySystem runs the service as main wires it on both
@@ -22,45 +20,12 @@ import (
 // one waiting for its retry, in real time.
 func TestWebhookVisibilitySystem(t *testing.T) {
 	t.Parallel()
-	for _, d := range []string{"sqlite", "postgres+redis"} {
+	for _, d := range webhookSetups {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			e := map[string]string{
-				"SHIPTRACK_WEATHER_PROVIDER":       "off",
-				"SHIPTRACK_API_RATE_LIMIT":         "0",
-				"SHIPTRACK_API_WRITE_TOKENS":       sysWriteToken,
-				"SHIPTRACK_API_ADMIN_TOKENS":       sysAdminToken,
-				"SHIPTRACK_WEBHOOKS_ALLOW_PRIVATE": "true",
-			}
-			if d == "sqlite" {
-				e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "sqlite")
-			} else {
-				e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "postgres")
-				e["SHIPTRACK_REDIS_URL"] = testenv.Redis(t)
-				e["SHIPTRACK_REDIS_PREFIX"] = testutil.RedisPrefix(t, testutil.Redis(t))
-			}
-			testWebhookVisibility(t, e)
+			testWebhookVisibility(t, webhookEnv(t, d, nil))
 		})
 	}
-}
-
-// webhookStatus is the part of GET /webhooks/status the test reads.
-type webhookStatus struct {
-	Endpoints struct {
-		Active, Paused int64
-	} `json:"endpoints"`
-	Deliveries struct {
-		Pending         int64   `json:"pending"`
-		Due             int64   `json:"due"`
-		InFlight        int64   `json:"in_flight"`
-		WaitingForRetry int64   `json:"waiting_for_retry"`
-		NextRetryAt     *string `json:"next_retry_at"`
-		OldestCreatedAt *string `json:"oldest_pending_created_at"`
-		OldestAge       int64   `json:"oldest_pending_age_seconds"`
-		Delivered24h    int64   `json:"delivered_last_24h"`
-		Failed24h       int64   `json:"failed_last_24h"`
-		LastAttemptAt   *string `json:"last_attempt_at"`
-	} `json:"deliveries"`
 }
 
 func testWebhookVisibility(t *testing.T, e map[string]string) {
@@ -81,7 +46,7 @@ func testWebhookVisibility(t *testing.T, e map[string]string) {
 	a := sysAdminToken
 
 	c.wantProblem(c.do("GET", "/webhooks/status", sysWriteToken, nil), 403)
-	var st webhookStatus
+	var st api.WebhookStatusJSON
 	c.want(c.do("GET", "/webhooks/status", a, nil), 200, &st)
 	if st.Deliveries.Pending != 0 || st.Deliveries.LastAttemptAt != nil || st.Deliveries.NextRetryAt != nil || st.Endpoints.Active != 0 {
 		t.Fatalf("before any endpoint: %+v", st)
@@ -115,7 +80,7 @@ func testWebhookVisibility(t *testing.T, e map[string]string) {
 	for {
 		c.want(c.do("GET", "/webhooks/status", a, nil), 200, &st)
 		d := st.Deliveries
-		if okN.Load() == 1 && goneN.Load() == 1 && busyN.Load() == 1 && d.Delivered24h == 1 && d.Failed24h == 1 && d.WaitingForRetry == 1 {
+		if okN.Load() == 1 && goneN.Load() == 1 && busyN.Load() == 1 && d.DeliveredLast24h == 1 && d.FailedLast24h == 1 && d.WaitingForRetry == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -134,8 +99,8 @@ func testWebhookVisibility(t *testing.T, e map[string]string) {
 	if last := parseTime(t, d.LastAttemptAt); now.Sub(last) > 20*time.Second || last.After(now) {
 		t.Errorf("last attempt %v (now %v)", last, now)
 	}
-	if created := parseTime(t, d.OldestCreatedAt); now.Sub(created) > 25*time.Second || d.OldestAge < 0 || d.OldestAge > 25 {
-		t.Errorf("oldest pending %v, age %d s", created, d.OldestAge)
+	if created := parseTime(t, d.OldestPendingAt); now.Sub(created) > 25*time.Second || d.OldestPendingAgeSeconds < 0 || d.OldestPendingAgeSeconds > 25 {
+		t.Errorf("oldest pending %v, age %d s", created, d.OldestPendingAgeSeconds)
 	}
 
 	// The gauges are read at most every 2 s: wait for a fresh read.
