@@ -221,6 +221,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		Logger:          log,
 		Weather:         refresher,
 		Metrics:         metrics,
+		MetricsHelp:     jobs.WebhookMetricsHelp,
 		ReadyChecks:     checks,
 		WeatherInterval: cfg.Weather.Interval,
 		RequestTimeout:  cfg.HTTP.RequestTimeout,

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiptrack/shiptrack/internal/testenv"
-	"github.com/shiptrack/shiptrack/internal/testutil"
-	"github.com/shiptrack/shiptrack/store/storetest"
 	"github.com/shiptrack/shiptrack/webhook"
 )
 
@@ -24,24 +21,10 @@ const sysAdminToken = "a-sys-token"
 // the delivery shows in the endpoint's list.
 func TestWebhooksSystem(t *testing.T) {
 	t.Parallel()
-	for _, d := range []string{"sqlite", "postgres+redis"} {
+	for _, d := range webhookSetups {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			e := map[string]string{
-				"SHIPTRACK_WEATHER_PROVIDER":       "off",
-				"SHIPTRACK_API_RATE_LIMIT":         "0",
-				"SHIPTRACK_API_WRITE_TOKENS":       sysWriteToken,
-				"SHIPTRACK_API_ADMIN_TOKENS":       sysAdminToken,
-				"SHIPTRACK_WEBHOOKS_ALLOW_PRIVATE": "true",
-			}
-			if d == "sqlite" {
-				e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "sqlite")
-			} else {
-				e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "postgres")
-				e["SHIPTRACK_REDIS_URL"] = testenv.Redis(t)
-				e["SHIPTRACK_REDIS_PREFIX"] = testutil.RedisPrefix(t, testutil.Redis(t))
-			}
-			testWebhooksSystem(t, e)
+			testWebhooksSystem(t, webhookEnv(t, d, nil))
 		})
 	}
 }

@@ -73,6 +73,9 @@ type Config struct {
 	// Metrics, when set, receives the HTTP metrics and is served at
 	// GET /metrics in the Prometheus text format.
 	Metrics *metrics.Set
+	// MetricsHelp is the HELP text of metric families, by family name
+	// (the library writes HELP lines without text).
+	MetricsHelp map[string]string
 	// ReadyChecks must all pass for /readyz to answer 200.
 	ReadyChecks []Check
 	// WeatherInterval is the refresh interval; weather older than

@@ -129,7 +129,7 @@ func requestSize(r *http.Request) int {
 // metricsHandler serves the set in the Prometheus text format, and
 // counts its own scrapes under the names promhttp used
 // (promhttp_metric_handler_*): a scrape is counted once it is served.
-func metricsHandler(set *metrics.Set) echo.HandlerFunc {
+func metricsHandler(set *metrics.Set, help map[string]string) echo.HandlerFunc {
 	// The library writes TYPE lines only behind a process-wide switch;
 	// every server in this process wants them, so setting it is safe.
 	metrics.ExposeMetadata(true)
@@ -144,8 +144,33 @@ func metricsHandler(set *metrics.Set) echo.HandlerFunc {
 		var b bytes.Buffer
 		set.WritePrometheus(&b)
 		inFlight.Dec()
-		err := c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", b.Bytes())
+		err := c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", withHelp(b.Bytes(), help))
 		served.Inc()
 		return err
 	}
 }
+
+// withHelp fills the empty "# HELP <family>" lines the library writes
+// with the text help has for the family; others stay as they are.
+func withHelp(page []byte, help map[string]string) []byte {
+	if len(help) == 0 {
+		return page
+	}
+	out := make([]byte, 0, len(page)+len(help)*100)
+	for line := range bytes.Lines(page) {
+		family, ok := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\n")), []byte("# HELP "))
+		if text := help[string(family)]; ok && text != "" {
+			out = append(out, "# HELP "...)
+			out = append(out, family...)
+			out = append(out, ' ')
+			out = append(out, helpEscaper.Replace(text)...)
+			out = append(out, '\n')
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+// helpEscaper escapes HELP text as the Prometheus text format wants.
+var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)

@@ -39,6 +39,7 @@ func (s *Server) routes() {
 		a := s.requireAdminToken
 		e.POST("/webhooks", s.createWebhook, a)
 		e.GET("/webhooks", s.listWebhooks, a)
+		e.GET("/webhooks/status", s.webhookStatus, a) // webhooks_status.go
 		e.DELETE("/webhooks/:id", s.deleteWebhook, a)
 		e.POST("/webhooks/:id/rotate", s.rotateWebhook, a)
 		e.POST("/webhooks/:id/resume", s.resumeWebhook, a)
@@ -55,7 +56,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if s.cfg.Metrics != nil {
-		e.GET("/metrics", metricsHandler(s.cfg.Metrics))
+		e.GET("/metrics", metricsHandler(s.cfg.Metrics, s.cfg.MetricsHelp))
 	}
 
 	// Reference (openapi.go, docsui.go): the document, the page that

@@ -77,6 +77,9 @@ func (probeWebhooks) ResumeWebhook(context.Context, uint64) error { return shipm
 func (probeWebhooks) RedeliverWebhook(context.Context, uint64, string) (webhook.Delivery, error) {
 	return webhook.Delivery{}, shipment.ErrNotFound
 }
+func (probeWebhooks) WebhookStatus(context.Context, time.Time) (webhook.Status, error) {
+	return webhook.Status{}, nil
+}
 
 type fixedStatus jobs.Status
 

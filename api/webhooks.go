@@ -29,6 +29,8 @@ type Webhooks interface {
 	WebhookDeliveries(ctx context.Context, endpointID, before uint64, limit int) ([]webhook.Delivery, error)
 	RedeliverWebhook(ctx context.Context, endpointID uint64, deliveryID string) (webhook.Delivery, error)
 	ResumeWebhook(ctx context.Context, id uint64) error
+	// WebhookStatus is GET /webhooks/status's view at now.
+	WebhookStatus(ctx context.Context, now time.Time) (webhook.Status, error)
 }
 
 // Limits of a subscription, as the columns have them.

@@ -193,6 +193,11 @@ func New(cfg Config) (*Refresher, error) {
 		if err := r.registerMetrics(cfg.Metrics); err != nil {
 			return nil, err
 		}
+		if r.hooks != nil {
+			if err := r.registerWebhookMetrics(cfg.Metrics); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return r, nil
 }

@@ -29,6 +29,8 @@ type WebhookStore interface {
 	DeliveryToSend(ctx context.Context, id uint64, now time.Time) (store.OutgoingDelivery, bool, error)
 	RecordAttempt(ctx context.Context, id uint64, a store.Attempt) error
 	ReleaseDelivery(ctx context.Context, id uint64) error
+	// WebhookQueue is read for the queue gauges (webhook_metrics.go).
+	WebhookQueue(ctx context.Context, now time.Time) (webhook.QueueStats, error)
 }
 
 // DefaultWebhookTimeout bounds one delivery attempt: a hung receiver
@@ -194,6 +196,7 @@ func (r *Refresher) deliver(ctx context.Context, d Delivery) {
 			a.Err += " (retry period over)"
 		}
 	}
+	r.countAttempt(res, a.State)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := w.cfg.Store.RecordAttempt(sctx, id, a); err != nil {

@@ -346,7 +346,7 @@ type webhookDeliveryRow struct {
 	EventType      string    `gorm:"size:64;not null"`
 	PreviousStatus string    `gorm:"size:64;not null;default:''"`
 	NewStatus      string    `gorm:"size:64;not null;default:''"`
-	Status         string    `gorm:"size:16;not null;index:ix_webhook_deliveries_due,priority:1"`
+	Status         string    `gorm:"size:16;not null;index:ix_webhook_deliveries_due,priority:1;index:ix_webhook_deliveries_attempted,priority:2"`
 	Attempts       int       `gorm:"not null;default:0"`
 	NextAttemptAt  time.Time `gorm:"not null;index:ix_webhook_deliveries_due,priority:2"`
 	ClaimedUntil   *time.Time
@@ -356,6 +356,9 @@ type webhookDeliveryRow struct {
 	LastDurationMs int64  `gorm:"not null;default:0"`
 	CreatedAt      time.Time
 	DeliveredAt    *time.Time
+	// LastAttemptAt is when the latest attempt was made (migration 10,
+	// for GET /webhooks/status).
+	LastAttemptAt *time.Time `gorm:"index:ix_webhook_deliveries_attempted,priority:1"`
 }
 
 func (webhookDeliveryRow) TableName() string { return "webhook_deliveries" }

@@ -428,7 +428,8 @@ func (s *Store) RecordAttempt(ctx context.Context, id uint64, a Attempt) error {
 		}
 		at := hookTime(a.At)
 		set := map[string]any{"status": a.State, "attempts": gorm.Expr("attempts + 1"), "claimed_until": nil,
-			"last_status_code": a.StatusCode, "last_error": truncate(a.Err, 1000), "last_duration_ms": a.Duration.Milliseconds()}
+			"last_status_code": a.StatusCode, "last_error": truncate(a.Err, 1000), "last_duration_ms": a.Duration.Milliseconds(),
+			"last_attempt_at": at}
 		if row.FirstAttemptAt == nil {
 			set["first_attempt_at"] = at
 		}

@@ -5,8 +5,10 @@ package mock
 
 import (
 	"context"
+	"time"
 
 	"github.com/shiptrack/shiptrack/shipment"
+	"github.com/shiptrack/shiptrack/webhook"
 )
 
 // Shipments fakes api.Shipments.
@@ -40,4 +42,48 @@ func (w *Writer) AppendEvents(ctx context.Context, events []shipment.EventInput)
 
 func (w *Writer) Events(ctx context.Context, carrier, trackingNumber string) ([]shipment.Event, error) {
 	return w.EventsFn(ctx, carrier, trackingNumber)
+}
+
+// Webhooks fakes api.Webhooks.
+type Webhooks struct {
+	CreateWebhookFn       func(ctx context.Context, url string, statuses, carriers []string) (webhook.Endpoint, error)
+	WebhooksFn            func(ctx context.Context) ([]webhook.Endpoint, error)
+	DeleteWebhookFn       func(ctx context.Context, id uint64) error
+	RotateWebhookSecretFn func(ctx context.Context, id uint64, overlap time.Duration) (webhook.Endpoint, error)
+	WebhookDeliveriesFn   func(ctx context.Context, endpointID, before uint64, limit int) ([]webhook.Delivery, error)
+	RedeliverWebhookFn    func(ctx context.Context, endpointID uint64, deliveryID string) (webhook.Delivery, error)
+	ResumeWebhookFn       func(ctx context.Context, id uint64) error
+	WebhookStatusFn       func(ctx context.Context, now time.Time) (webhook.Status, error)
+}
+
+func (w *Webhooks) CreateWebhook(ctx context.Context, url string, statuses, carriers []string) (webhook.Endpoint, error) {
+	return w.CreateWebhookFn(ctx, url, statuses, carriers)
+}
+
+func (w *Webhooks) Webhooks(ctx context.Context) ([]webhook.Endpoint, error) {
+	return w.WebhooksFn(ctx)
+}
+
+func (w *Webhooks) DeleteWebhook(ctx context.Context, id uint64) error {
+	return w.DeleteWebhookFn(ctx, id)
+}
+
+func (w *Webhooks) RotateWebhookSecret(ctx context.Context, id uint64, overlap time.Duration) (webhook.Endpoint, error) {
+	return w.RotateWebhookSecretFn(ctx, id, overlap)
+}
+
+func (w *Webhooks) WebhookDeliveries(ctx context.Context, endpointID, before uint64, limit int) ([]webhook.Delivery, error) {
+	return w.WebhookDeliveriesFn(ctx, endpointID, before, limit)
+}
+
+func (w *Webhooks) RedeliverWebhook(ctx context.Context, endpointID uint64, deliveryID string) (webhook.Delivery, error) {
+	return w.RedeliverWebhookFn(ctx, endpointID, deliveryID)
+}
+
+func (w *Webhooks) ResumeWebhook(ctx context.Context, id uint64) error {
+	return w.ResumeWebhookFn(ctx, id)
+}
+
+func (w *Webhooks) WebhookStatus(ctx context.Context, now time.Time) (webhook.Status, error) {
+	return w.WebhookStatusFn(ctx, now)
 }
