@@ -39,6 +39,10 @@ usage: bench/run.sh [options]
                         wrk connections of the 1,000-event POST /events batches (default 4)
   --single-connections N
                         wrk connections of the single-event POSTs (default 16)
+  --cache-mb LIST       api.cache_mb values of the read-cache table, on the largest size with
+                        uniformly random GET lookups (default 16,64,256,1024; "" skips)
+  --cache-warm D        longest warm-up of each cache size: a pass over every shipment in order,
+                        stopped early once the cache holds them all or stops growing (default 180s)
   --pg URL              PostgreSQL server, without database (default postgres://postgres@127.0.0.1:5432)
   --pg-params QS        query string added to the server's database URL (default sslmode=disable)
   --import-timeout S    give up an import after S seconds and record it as not finished (default 300)
@@ -51,6 +55,7 @@ usage: bench/run.sh [options]
   --keep                keep the databases and generated CSVs' databases (default: drop them)
   --quick               smoke test: --shipments 10000 --duration 5s --runs 1 --rss-duration 10s
                         --import-rows 20000 --import-rows-large 0 --weather-locations 500
+                        --cache-mb 1,16 --cache-warm 20s
   -h, --help            this help
 EOF
 }
@@ -68,6 +73,8 @@ CONNS=64
 EVENT_SHIPMENTS=1000
 INGEST_CONNS=4
 SINGLE_CONNS=16
+CACHE_MBS=16,64,256,1024
+CACHE_WARM=180s
 PG=postgres://postgres@127.0.0.1:5432
 PG_PARAMS=sslmode=disable
 IMPORT_TIMEOUT=300
@@ -92,6 +99,8 @@ while [ $# -gt 0 ]; do
 	--event-shipments) EVENT_SHIPMENTS=$2; shift ;;
 	--ingest-connections) INGEST_CONNS=$2; shift ;;
 	--single-connections) SINGLE_CONNS=$2; shift ;;
+	--cache-mb) CACHE_MBS=$2; shift ;;
+	--cache-warm) CACHE_WARM=$2; shift ;;
 	--pg) PG=${2%/}; shift ;;
 	--pg-params) PG_PARAMS=$2; shift ;;
 	--import-timeout) IMPORT_TIMEOUT=$2; shift ;;
@@ -100,7 +109,7 @@ while [ $# -gt 0 ]; do
 	--no-build) BUILD=0 ;;
 	--no-profile) PROFILE=0 ;;
 	--keep) KEEP=1 ;;
-	--quick) SHIPMENTS=10000 DURATION=5s RUNS=1 RSS_DURATION=10s IMPORT_ROWS=20000 IMPORT_ROWS_LARGE=0 WEATHER_LOCATIONS=500 ;;
+	--quick) SHIPMENTS=10000 DURATION=5s RUNS=1 RSS_DURATION=10s IMPORT_ROWS=20000 IMPORT_ROWS_LARGE=0 WEATHER_LOCATIONS=500 CACHE_MBS=1,16 CACHE_WARM=20s ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench/run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -118,6 +127,10 @@ GEN=$OUT/gencsv
 BIN=$OUT/shiptrack
 API_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) FAKE_PORT=$((PORT_BASE + 10)) PPROF_PORT=$((PORT_BASE + 20))
 TOKEN=bench-token
+# Databases are named after the port base too, so two runs on one server
+# (with different --port-base) do not drop each other's.
+DBP=shiptrack_bench_
+[ "$PORT_BASE" = 18080 ] || DBP=shiptrack_bench_${PORT_BASE}_
 WTOKEN=bench-write-token # the write API's (issue 15)
 EVENTS_LUA=$ROOT/bench/wrk/events.lua
 mkdir -p "$DATA" "$RAW"
@@ -339,7 +352,7 @@ if [ "$IMPORT_ROWS" -gt 0 ]; then
 	gen_csv "rows$IMPORT_ROWS" --rows "$IMPORT_ROWS" --cities "$CITIES"
 	csv=$DATA/rows$IMPORT_ROWS.csv
 	shipments=$(wc -l <"$DATA/rows$IMPORT_ROWS.lookups")
-	db=shiptrack_bench_import
+	db=${DBP}import
 	fresh_db "$db"
 	for dbkind in postgres sqlite; do
 		if [ "$dbkind" = postgres ]; then
@@ -369,7 +382,7 @@ if [ "$IMPORT_ROWS_LARGE" -gt 0 ]; then
 	gen_csv "rows$IMPORT_ROWS_LARGE" --rows "$IMPORT_ROWS_LARGE" --cities "$CITIES"
 	csv=$DATA/rows$IMPORT_ROWS_LARGE.csv
 	shipments=$(wc -l <"$DATA/rows$IMPORT_ROWS_LARGE.lookups")
-	db=shiptrack_bench_import_large
+	db=${DBP}import_large
 	saved_timeout=$IMPORT_TIMEOUT
 	IMPORT_TIMEOUT=$(((IMPORT_TIMEOUT * IMPORT_ROWS_LARGE + 999999) / 1000000))
 	for dbkind in postgres sqlite; do
@@ -414,7 +427,7 @@ refresh() {
 if [ "$WEATHER_LOCATIONS" -gt 0 ]; then
 	name=weather$WEATHER_LOCATIONS
 	gen_csv "$name" --shipments $((WEATHER_LOCATIONS * 10)) --cities "$WEATHER_LOCATIONS"
-	db=shiptrack_bench_$name
+	db=$DBP$name
 	fresh_db "$db"
 	timed_import "import-$name" "$(db_url "$db")" "$DATA/$name.csv" "${IMPORTER:-$BIN}"
 	[ "$IMPORT_DONE" = true ] || die "could not import the weather dataset in ${IMPORT_TIMEOUT}s (try --importer)"
@@ -475,7 +488,7 @@ print("%.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d" % (w["rps"], w["p50_ms"]
 # (1,000,000 accounts), prepared statements, as many connections and
 # threads as wrk uses. Measured in the same runs as the lookups it bounds,
 # so the database-path targets are ratios within one run.
-CEIL_DB=shiptrack_bench_pgbench
+CEIL_DB=${DBP}pgbench
 ceiling_init() {
 	fresh_db "$CEIL_DB"
 	pgbench -i -q -s 10 "$PG/$CEIL_DB" >"$RAW/pgbench-init.txt" 2>&1 || { cat "$RAW/pgbench-init.txt" >&2; die "pgbench -i failed"; }
@@ -588,6 +601,50 @@ events_block() {
 	done
 }
 
+# --- read-cache size table (issue 17: not a target, for sizing a VM) --------
+# cache_counts PORT is defined above; cache_fill PORT: entries and bytes held.
+cache_fill() {
+	curl -sf "http://127.0.0.1:$1/metrics" | awk '
+		$1 == "shiptrack_cache_entries" {e = $2}
+		$1 == "shiptrack_cache_bytes" {b = $2}
+		END {printf "%d %d\n", e, b}'
+}
+# cache_block SIZE DB LOOKUPS: for each --cache-mb value, a server with that
+# cache on DB, warmed by one pass over the shipments in order (a random
+# warm-up would take far longer to reach the steady state of a large cache),
+# then uniformly random GET lookups measured like the other scenarios. The
+# server left running is the last one (SRV_PID).
+cache_block() {
+	local n=$1 db=$2 lookups=$3 mb run wpid deadline e b last stall t0
+	local -a mbs
+	IFS=, read -r -a mbs <<<"$CACHE_MBS"
+	for mb in "${mbs[@]}"; do
+		stop_pid "$SRV_PID"
+		start_server "$db" "server-cache$mb-$n" SHIPTRACK_API_CACHE_MB="$mb"
+		wait_http "http://127.0.0.1:$API_PORT/healthz" 60 || die "server (cache_mb $mb) did not start"
+		t0=$(now)
+		wrk -t"$THREADS" -c"$CONNS" -d"$CACHE_WARM" -s "$LUA" "http://127.0.0.1:$API_PORT" -- seq "$lookups" "$THREADS" >"$RAW/wrk-cache$mb-$n-warm.txt" 2>&1 &
+		wpid=$!
+		deadline=$((SECONDS + $(secs "$CACHE_WARM") + 5)) last=-1 stall=0
+		while kill -0 "$wpid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+			sleep 2
+			read -r e b < <(cache_fill "$API_PORT")
+			if [ "$e" -ge "$n" ]; then break; fi
+			if [ "$e" -le "$last" ]; then stall=$((stall + 1)); else stall=0; fi
+			[ "$stall" -ge 3 ] && break # full: evicting as fast as it fills
+			last=$e
+		done
+		kill "$wpid" 2>/dev/null || true
+		wait "$wpid" 2>/dev/null || true
+		read -r e b < <(cache_fill "$API_PORT")
+		log "size $n cache_mb $mb: warmed in $(since "$t0")s, $e entries, $((b / 1048576)) MiB"
+		emit "{\"kind\":\"cache_fill\",\"size\":$n,\"cache_mb\":$mb,\"entries\":$e,\"bytes\":$b,\"warm_seconds\":$(since "$t0")}"
+		for run in $(seq 1 "$RUNS"); do
+			measure "$n" "$run" "cache_mb_$mb" "$SRV_PID" "$API_PORT" "$db" get "$lookups"
+		done
+	done
+}
+
 IFS=, read -r -a SIZES <<<"$SHIPMENTS"
 LARGEST=0 SMALLEST=${SIZES[0]}
 for n in "${SIZES[@]}"; do
@@ -599,7 +656,7 @@ for n in "${SIZES[@]}"; do
 	name=ship$n
 	gen_csv "$name" --shipments "$n" --cities "$CITIES"
 	lookups=$DATA/$name.lookups
-	db=shiptrack_bench_$n
+	db=$DBP$n
 	fresh_db "$db"
 	timed_import "import-$name" "$(db_url "$db")" "$DATA/$name.csv" "${IMPORTER:-$BIN}"
 	[ "$IMPORT_DONE" = true ] || die "could not import the $n-shipment dataset in ${IMPORT_TIMEOUT}s (try --importer)"
@@ -680,6 +737,9 @@ EOF
 	# the ingest adds events to random shipments of the dataset.
 	if [ "$n" = "$SMALLEST" ] && [ "$EVENT_SHIPMENTS" -gt 0 ]; then
 		events_block "$n" "$db" "$lookups"
+	fi
+	if [ "$n" = "$LARGEST" ] && [ -n "$CACHE_MBS" ]; then
+		cache_block "$n" "$db" "$lookups"
 	fi
 
 	stop_pid "$REF_PID"

@@ -10,6 +10,10 @@
 --                                    (default 0.9) go to the last N lines of
 --                                    LOOKUPS (default 10000), the newest
 --                                    shipments; the rest are uniform
+--   wrk ... URL -- seq LOOKUPS STEP  GET as "get", but each thread walks LOOKUPS
+--                                    in order from its own line, STEP lines at a
+--                                    time (STEP = wrk's threads): every shipment
+--                                    once before any twice, to fill the cache
 --   wrk ... URL -- path PATH [TOKEN] GET PATH (Authorization: Bearer TOKEN)
 --
 -- LOOKUPS has one "tracking_number,carrier" line per shipment (bench/gencsv
@@ -19,7 +23,7 @@
 -- setup(), read_lookups() and done() live beside this script.
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local mode, tns, carriers, n, fixed, hot, share
+local mode, tns, carriers, n, fixed, hot, share, step, pos
 
 function init(args)
   mode = args[1] or "get"
@@ -35,6 +39,8 @@ function init(args)
   tns, carriers, n = read_lookups(args[2])
   hot = math.min(n, tonumber(args[3]) or 10000)
   share = tonumber(args[4]) or 0.9
+  step = tonumber(args[3]) or 1
+  pos = (thread_no or 1) - step
 end
 
 local json_headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
@@ -46,7 +52,10 @@ function request()
     return fixed
   end
   local i = math.random(n)
-  if mode == "hot" and math.random() < share then
+  if mode == "seq" then
+    pos = pos + step
+    i = (pos - 1) % n + 1
+  elseif mode == "hot" and math.random() < share then
     i = n - math.random(hot) + 1
   end
   if mode == "post" then
