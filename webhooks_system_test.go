@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -24,26 +26,94 @@ const sysAdminToken = "a-sys-token"
 // the delivery shows in the endpoint's list.
 func TestWebhooksSystem(t *testing.T) {
 	t.Parallel()
-	for _, d := range []string{"sqlite", "postgres+redis"} {
+	for _, d := range webhookSetups {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			e := map[string]string{
-				"SHIPTRACK_WEATHER_PROVIDER":       "off",
-				"SHIPTRACK_API_RATE_LIMIT":         "0",
-				"SHIPTRACK_API_WRITE_TOKENS":       sysWriteToken,
-				"SHIPTRACK_API_ADMIN_TOKENS":       sysAdminToken,
-				"SHIPTRACK_WEBHOOKS_ALLOW_PRIVATE": "true",
-			}
-			if d == "sqlite" {
-				e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "sqlite")
-			} else {
-				e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "postgres")
-				e["SHIPTRACK_REDIS_URL"] = testenv.Redis(t)
-				e["SHIPTRACK_REDIS_PREFIX"] = testutil.RedisPrefix(t, testutil.Redis(t))
-			}
-			testWebhooksSystem(t, e)
+			testWebhooksSystem(t, webhookEnv(t, d, nil))
 		})
 	}
+}
+
+// webhookSetups are the two ways the service runs: SQLite with the
+// in-process queue, PostgreSQL with the Redis queue.
+var webhookSetups = []string{"sqlite", "postgres+redis"}
+
+// webhookEnv is the environment of a service on a new database of setup
+// (and a Redis prefix of the test's own) with the write and admin tokens
+// and private webhook addresses allowed, plus extra.
+func webhookEnv(t *testing.T, setup string, extra map[string]string) map[string]string {
+	t.Helper()
+	e := map[string]string{
+		"SHIPTRACK_WEATHER_PROVIDER":       "off",
+		"SHIPTRACK_API_RATE_LIMIT":         "0",
+		"SHIPTRACK_API_WRITE_TOKENS":       sysWriteToken,
+		"SHIPTRACK_API_ADMIN_TOKENS":       sysAdminToken,
+		"SHIPTRACK_WEBHOOKS_ALLOW_PRIVATE": "true",
+	}
+	if setup == "sqlite" {
+		e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "sqlite")
+	} else {
+		e["SHIPTRACK_DATABASE_URL"] = storetest.URL(t, "postgres")
+		e["SHIPTRACK_REDIS_URL"] = testenv.Redis(t)
+		e["SHIPTRACK_REDIS_PREFIX"] = testutil.RedisPrefix(t, testutil.Redis(t))
+	}
+	maps.Copy(e, extra)
+	return e
+}
+
+// sysEndpoint is the answer to POST /webhooks.
+type sysEndpoint struct {
+	ID     uint64 `json:"id"`
+	Secret string `json:"secret"`
+}
+
+// subscribe registers url for the statuses (none: all).
+func (c sysClient) subscribe(url string, statuses ...string) sysEndpoint {
+	c.t.Helper()
+	var ep sysEndpoint
+	c.want(c.do("POST", "/webhooks", sysAdminToken, map[string]any{"url": url, "statuses": statuses}), 201, &ep)
+	return ep
+}
+
+// sysDelivery is one row of GET /webhooks/{id}/deliveries.
+type sysDelivery struct {
+	ID             string  `json:"id"`
+	Status         string  `json:"status"`
+	State          string  `json:"state"`
+	Attempts       int     `json:"attempts"`
+	NextAttemptAt  *string `json:"next_attempt_at"`
+	FirstAttemptAt *string `json:"first_attempt_at"`
+	LastStatusCode int     `json:"last_status_code"`
+	LastError      string  `json:"last_error"`
+	LastDurationMs int64   `json:"last_duration_ms"`
+}
+
+// deliveries lists an endpoint's latest 100 deliveries, newest first.
+func (c sysClient) deliveries(ep sysEndpoint) []sysDelivery {
+	c.t.Helper()
+	var page struct {
+		Deliveries []sysDelivery `json:"deliveries"`
+	}
+	c.want(c.do("GET", "/webhooks/"+jsonID(ep.ID)+"/deliveries?limit=100", sysAdminToken, nil), 200, &page)
+	return page.Deliveries
+}
+
+// hookBody is what a receiver reads of a delivery.
+type hookBody struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Shipment struct {
+		TrackingNumber string `json:"tracking_number"`
+	} `json:"shipment"`
+}
+
+func parseHook(t *testing.T, r testutil.Request) hookBody {
+	t.Helper()
+	var b hookBody
+	if err := json.Unmarshal(r.Body, &b); err != nil || b.ID == "" || b.ID != r.Header.Get(webhook.HeaderDelivery) {
+		t.Fatalf("delivery body %s (header id %q): %v", r.Body, r.Header.Get(webhook.HeaderDelivery), err)
+	}
+	return b
 }
 
 func testWebhooksSystem(t *testing.T, e map[string]string) {

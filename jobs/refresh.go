@@ -259,8 +259,12 @@ func (r *Refresher) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("jobs: scheduler: %w", err)
 	}
-	if _, ok := r.cfg.Queue.(Recoverer); !ok {
+	rec, recoverable := r.cfg.Queue.(Recoverer)
+	if !recoverable {
 		r.queueAll.Store(true)
+		if r.hooks != nil {
+			r.hooks.releaseAll.Store(true)
+		}
 	}
 	r.mu.Lock()
 	r.sched = s
@@ -271,6 +275,19 @@ func (r *Refresher) Start(ctx context.Context) error {
 			gocron.WithStartAt(gocron.WithStartImmediately()),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
 			gocron.WithName("weather-sweep"))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("jobs: schedule: %w", err)
+		}
+	}
+	if r.cfg.Provider == nil && recoverable {
+		// The weather sweep returns dead consumers' jobs; without it
+		// their webhook jobs would wait for their claims to run out.
+		_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
+			gocron.NewTask(func() { _ = r.recoverJobs(ctx, rec) }),
+			gocron.WithStartAt(gocron.WithStartImmediately()),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithName("queue-recover"))
 		if err != nil {
 			cancel()
 			return fmt.Errorf("jobs: schedule: %w", err)
@@ -369,12 +386,8 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) { return r.tick(ct
 
 func (r *Refresher) tick(ctx context.Context) (int, error) {
 	if rec, ok := r.cfg.Queue.(Recoverer); ok {
-		n, err := rec.Recover(ctx)
-		if err != nil {
+		if err := r.recoverJobs(ctx, rec); err != nil {
 			return 0, r.runFailed(err, reasonQueue)
-		}
-		if n > 0 {
-			r.log.InfoContext(ctx, "returned jobs of stopped workers to the queue", "jobs", n)
 		}
 	}
 	now := r.cfg.Now()
@@ -407,6 +420,21 @@ func (r *Refresher) tick(ctx context.Context) (int, error) {
 		r.log.InfoContext(ctx, "weather refresh queued", "locations", len(ids), "window", w.Start)
 	}
 	return len(ids), nil
+}
+
+// recoverJobs returns the jobs of dead consumers to the queue.
+func (r *Refresher) recoverJobs(ctx context.Context, rec Recoverer) error {
+	n, err := rec.Recover(ctx)
+	if err != nil {
+		if r.cfg.Provider == nil && ctx.Err() == nil { // else the tick reports it
+			r.log.Warn("could not return jobs of stopped workers; the next sweep retries", "error", err)
+		}
+		return err
+	}
+	if n > 0 {
+		r.log.InfoContext(ctx, "returned jobs of stopped workers to the queue", "jobs", n)
+	}
+	return nil
 }
 
 // observe notes the current window; a new one starts this process's
