@@ -292,11 +292,15 @@ func testWebhookReceiverFailures(t *testing.T, setup string) {
 			"Location", strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1)+"/moved")),
 			check: func(d sysDelivery) bool { return failed(d) && strings.Contains(d.LastError, "redirect") }},
 		{name: "410", rcv: testutil.NewReceiver(t, answer(http.StatusGone)),
-			check: func(d sysDelivery) bool { return failed(d) && d.LastStatusCode == 410 && strings.Contains(d.LastError, "410") }},
+			check: func(d sysDelivery) bool {
+				return failed(d) && d.LastStatusCode == 410 && strings.Contains(d.LastError, "410")
+			}},
 		{name: "400", rcv: testutil.NewReceiver(t, answer(http.StatusBadRequest)),
 			check: func(d sysDelivery) bool { return failed(d) && d.LastStatusCode == 400 }},
 		{name: "healthy", rcv: testutil.NewReceiver(t, nil),
-			check: func(d sysDelivery) bool { return d.State == "delivered" && d.LastStatusCode == 200 && d.NextAttemptAt == nil }},
+			check: func(d sysDelivery) bool {
+				return d.State == "delivered" && d.LastStatusCode == 200 && d.NextAttemptAt == nil
+			}},
 	}
 	base, _ := startService(t, e, nil)
 	c := sysClient{t, base}
