@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/testenv"
 	"github.com/shiptrack/shiptrack/internal/testutil"
 	"github.com/shiptrack/shiptrack/store/storetest"
@@ -78,17 +79,7 @@ func (c sysClient) subscribe(url string, statuses ...string) sysEndpoint {
 }
 
 // sysDelivery is one row of GET /webhooks/{id}/deliveries.
-type sysDelivery struct {
-	ID             string  `json:"id"`
-	Status         string  `json:"status"`
-	State          string  `json:"state"`
-	Attempts       int     `json:"attempts"`
-	NextAttemptAt  *string `json:"next_attempt_at"`
-	FirstAttemptAt *string `json:"first_attempt_at"`
-	LastStatusCode int     `json:"last_status_code"`
-	LastError      string  `json:"last_error"`
-	LastDurationMs int64   `json:"last_duration_ms"`
-}
+type sysDelivery = api.DeliveryJSON
 
 // deliveries lists an endpoint's latest 100 deliveries, newest first.
 func (c sysClient) deliveries(ep sysEndpoint) []sysDelivery {

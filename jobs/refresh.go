@@ -269,36 +269,27 @@ func (r *Refresher) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.sched = s
 	r.mu.Unlock()
-	if r.cfg.Provider != nil {
-		_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
-			gocron.NewTask(func() { _, _ = r.tick(ctx) }),
-			gocron.WithStartAt(gocron.WithStartImmediately()),
-			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithName("weather-sweep"))
-		if err != nil {
-			cancel()
-			return fmt.Errorf("jobs: schedule: %w", err)
-		}
+	// Each runs at once, then every period, never two runs of one at once.
+	type periodic struct {
+		on     bool
+		name   string
+		period time.Duration
+		task   func()
 	}
-	if r.cfg.Provider == nil && recoverable {
+	for _, p := range []periodic{
+		{r.cfg.Provider != nil, "weather-sweep", r.cfg.SweepEvery, func() { _, _ = r.tick(ctx) }},
 		// The weather sweep returns dead consumers' jobs; without it
 		// their webhook jobs would wait for their claims to run out.
-		_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
-			gocron.NewTask(func() { _ = r.recoverJobs(ctx, rec) }),
-			gocron.WithStartAt(gocron.WithStartImmediately()),
-			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithName("queue-recover"))
-		if err != nil {
-			cancel()
-			return fmt.Errorf("jobs: schedule: %w", err)
+		{r.cfg.Provider == nil && recoverable, "queue-recover", r.cfg.SweepEvery, func() { _ = r.recoverJobs(ctx, rec) }},
+		{r.hooks != nil, "webhook-sweep", r.hooks.pollEvery(), func() { r.sweepWebhooks(ctx) }},
+	} {
+		if !p.on {
+			continue
 		}
-	}
-	if r.hooks != nil {
-		_, err = s.NewJob(gocron.DurationJob(r.hooks.cfg.PollEvery),
-			gocron.NewTask(func() { r.sweepWebhooks(ctx) }),
+		_, err = s.NewJob(gocron.DurationJob(p.period), gocron.NewTask(p.task),
 			gocron.WithStartAt(gocron.WithStartImmediately()),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithName("webhook-sweep"))
+			gocron.WithName(p.name))
 		if err != nil {
 			cancel()
 			return fmt.Errorf("jobs: schedule: %w", err)

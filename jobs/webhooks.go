@@ -236,6 +236,14 @@ func (r *Refresher) deliver(ctx context.Context, d Delivery) {
 		"state", a.State, "duration_ms", res.Duration.Milliseconds())
 }
 
+// pollEvery is the sweep's period (0 when deliveries are off).
+func (w *webhooks) pollEvery() time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.cfg.PollEvery
+}
+
 func (w *webhooks) enter(endpoint uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
