@@ -79,6 +79,9 @@ type config struct {
 		// AllowPrivate allows http and loopback, link-local and private
 		// endpoint addresses (tests, private networks).
 		AllowPrivate bool `yaml:"allow_private" env:"SHIPTRACK_WEBHOOKS_ALLOW_PRIVATE"`
+		// Timeout bounds one delivery attempt: how long a hung receiver
+		// holds a worker.
+		Timeout time.Duration `yaml:"timeout" env:"SHIPTRACK_WEBHOOKS_TIMEOUT"`
 	} `yaml:"webhooks"`
 
 	Weather struct {
@@ -118,6 +121,7 @@ func defaultConfig() config {
 	c.HTTP.RequestTimeout = api.DefaultRequestTimeout
 	c.HTTP.ShutdownTimeout = 18 * time.Second
 	c.HTTP.BodyLimit = api.DefaultBodyLimit
+	c.Webhooks.Timeout = jobs.DefaultWebhookTimeout
 	c.Weather.Interval = weather.DefaultInterval
 	c.Weather.Workers = jobs.DefaultWorkers
 	c.Weather.Rate = jobs.DefaultRate
@@ -336,6 +340,7 @@ func (c config) validate(settings []setting, name func(key string) string) error
 		{"api.token_fail_limit", between(c.API.TokenFailLimit, 0, 1_000_000)},
 		{"http.max_header_bytes", between(c.HTTP.MaxHeaderBytes, 1024, 1<<20)},
 		{"http.body_limit", bodyLimit(c.HTTP.BodyLimit)},
+		{"webhooks.timeout", atMost(c.Webhooks.Timeout, time.Minute)},
 		{"weather.provider", oneOf(c.Weather.Provider, "", "weatherapi", "openmeteo", "off")},
 		{"weather.interval", atLeast1m(c.Weather.Interval)},
 		{"weather.workers", between(c.Weather.Workers, 1, 256)},
@@ -392,6 +397,15 @@ func between(n, lo, hi int) error {
 func atLeast1m(d time.Duration) error {
 	if d < time.Minute {
 		return errors.New("must be at least 1m")
+	}
+	return nil
+}
+
+// atMost keeps a webhook attempt well inside its claim's 2-minute lease,
+// so a slow attempt is not sent a second time by another replica.
+func atMost(d, limit time.Duration) error {
+	if d > limit {
+		return fmt.Errorf("must be at most %s", limit)
 	}
 	return nil
 }

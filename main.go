@@ -179,7 +179,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 				}
 				return api.ShipmentBody(sh, time.Now(), cfg.Weather.Interval)
 			},
-			Client: webhookPolicy(cfg).Client(jobs.DefaultWebhookTimeout),
+			Client: webhookPolicy(cfg).Client(cfg.Webhooks.Timeout),
 		},
 	})
 	if err != nil {

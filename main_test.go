@@ -82,6 +82,7 @@ func TestConfigBadValues(t *testing.T) {
 		{"interval too short in env", map[string]string{"SHIPTRACK_WEATHER_INTERVAL": "10s"}, "", "config: SHIPTRACK_WEATHER_INTERVAL: must be at least 1m"},
 		{"interval too short in file", nil, "weather:\n  interval: 10s\n", "c.yaml: weather.interval: must be at least 1m"},
 		{"rate zero in file", nil, "weather:\n  rate: 0\n", "c.yaml: weather.rate: must be above 0"},
+		{"webhook timeout beyond the claim", map[string]string{"SHIPTRACK_WEBHOOKS_TIMEOUT": "2m"}, "", "config: SHIPTRACK_WEBHOOKS_TIMEOUT: must be at most 1m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

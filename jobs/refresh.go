@@ -264,29 +264,37 @@ func (r *Refresher) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("jobs: scheduler: %w", err)
 	}
-	if _, ok := r.cfg.Queue.(Recoverer); !ok {
+	rec, recoverable := r.cfg.Queue.(Recoverer)
+	if !recoverable {
 		r.queueAll.Store(true)
+		if r.hooks != nil {
+			r.hooks.releaseAll.Store(true)
+		}
 	}
 	r.mu.Lock()
 	r.sched = s
 	r.mu.Unlock()
-	if r.cfg.Provider != nil {
-		_, err = s.NewJob(gocron.DurationJob(r.cfg.SweepEvery),
-			gocron.NewTask(func() { _, _ = r.tick(ctx) }),
-			gocron.WithStartAt(gocron.WithStartImmediately()),
-			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithName("weather-sweep"))
-		if err != nil {
-			cancel()
-			return fmt.Errorf("jobs: schedule: %w", err)
-		}
+	// Each runs at once, then every period, never two runs of one at once.
+	type periodic struct {
+		on     bool
+		name   string
+		period time.Duration
+		task   func()
 	}
-	if r.hooks != nil {
-		_, err = s.NewJob(gocron.DurationJob(r.hooks.cfg.PollEvery),
-			gocron.NewTask(func() { r.sweepWebhooks(ctx) }),
+	for _, p := range []periodic{
+		{r.cfg.Provider != nil, "weather-sweep", r.cfg.SweepEvery, func() { _, _ = r.tick(ctx) }},
+		// The weather sweep returns dead consumers' jobs; without it
+		// their webhook jobs would wait for their claims to run out.
+		{r.cfg.Provider == nil && recoverable, "queue-recover", r.cfg.SweepEvery, func() { _ = r.recoverJobs(ctx, rec) }},
+		{r.hooks != nil, "webhook-sweep", r.hooks.pollEvery(), func() { r.sweepWebhooks(ctx) }},
+	} {
+		if !p.on {
+			continue
+		}
+		_, err = s.NewJob(gocron.DurationJob(p.period), gocron.NewTask(p.task),
 			gocron.WithStartAt(gocron.WithStartImmediately()),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithName("webhook-sweep"))
+			gocron.WithName(p.name))
 		if err != nil {
 			cancel()
 			return fmt.Errorf("jobs: schedule: %w", err)
@@ -374,12 +382,8 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) { return r.tick(ct
 
 func (r *Refresher) tick(ctx context.Context) (int, error) {
 	if rec, ok := r.cfg.Queue.(Recoverer); ok {
-		n, err := rec.Recover(ctx)
-		if err != nil {
+		if err := r.recoverJobs(ctx, rec); err != nil {
 			return 0, r.runFailed(err, reasonQueue)
-		}
-		if n > 0 {
-			r.log.InfoContext(ctx, "returned jobs of stopped workers to the queue", "jobs", n)
 		}
 	}
 	now := r.cfg.Now()
@@ -412,6 +416,21 @@ func (r *Refresher) tick(ctx context.Context) (int, error) {
 		r.log.InfoContext(ctx, "weather refresh queued", "locations", len(ids), "window", w.Start)
 	}
 	return len(ids), nil
+}
+
+// recoverJobs returns the jobs of dead consumers to the queue.
+func (r *Refresher) recoverJobs(ctx context.Context, rec Recoverer) error {
+	n, err := rec.Recover(ctx)
+	if err != nil {
+		if r.cfg.Provider == nil && ctx.Err() == nil { // else the tick reports it
+			r.log.Warn("could not return jobs of stopped workers; the next sweep retries", "error", err)
+		}
+		return err
+	}
+	if n > 0 {
+		r.log.InfoContext(ctx, "returned jobs of stopped workers to the queue", "jobs", n)
+	}
+	return nil
 }
 
 // observe notes the current window; a new one starts this process's

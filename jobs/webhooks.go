@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shiptrack/shiptrack/internal/defaults"
@@ -21,7 +22,13 @@ import (
 // which either ends it (delivered, or failed: a 4xx other than 408 and
 // 429, or the retry period over) or schedules the next attempt
 // (webhook.Schedule). A claim is a lease: a delivery whose job was lost
-// with its process is claimed again when the lease runs out.
+// with its process is claimed again when the lease runs out. The lease
+// is the last resort: with the in-process queue (one process by design)
+// the first sweep after a start gives back every claim, which can only
+// be the previous process's; with Redis a dead consumer's jobs return to
+// the queue once its heartbeat lapses (Recover, run by the weather sweep,
+// or on its own when weather is off); and a worker stopped in the middle
+// of an attempt releases its claim.
 
 // WebhookStore is what the deliveries need from the database.
 type WebhookStore interface {
@@ -29,6 +36,7 @@ type WebhookStore interface {
 	DeliveryToSend(ctx context.Context, id uint64, now time.Time) (store.OutgoingDelivery, bool, error)
 	RecordAttempt(ctx context.Context, id uint64, a store.Attempt) error
 	ReleaseDelivery(ctx context.Context, id uint64) error
+	ReleaseClaims(ctx context.Context) (int64, error)
 	// WebhookQueue is read for the queue gauges (webhook_metrics.go).
 	WebhookQueue(ctx context.Context, now time.Time) (webhook.QueueStats, error)
 }
@@ -69,6 +77,9 @@ type webhooks struct {
 	mu  sync.Mutex
 	// inFlight counts each endpoint's attempts running in this process.
 	inFlight map[uint64]int
+	// releaseAll makes the next sweep give back every claim first (set at
+	// start with the in-process queue).
+	releaseAll atomic.Bool
 }
 
 func newWebhooks(cfg WebhookConfig, workers int) *webhooks {
@@ -90,6 +101,19 @@ func newWebhooks(cfg WebhookConfig, workers int) *webhooks {
 // batch while batches come back full.
 func (r *Refresher) sweepWebhooks(ctx context.Context) {
 	w := r.hooks
+	if w.releaseAll.Load() {
+		n, err := w.cfg.Store.ReleaseClaims(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("could not release the previous process's webhook claims; the next sweep retries", "error", err)
+			}
+			return
+		}
+		w.releaseAll.Store(false)
+		if n > 0 {
+			r.log.Info("released webhook claims of the previous process", "deliveries", n)
+		}
+	}
 	for range 20 {
 		now := r.cfg.Now()
 		ids, err := w.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(w.cfg.Lease), w.cfg.Batch)
@@ -175,7 +199,15 @@ func (r *Refresher) deliver(ctx context.Context, d Delivery) {
 	}
 	res := webhook.Send(ctx, w.cfg.Client, od.URL, od.Secret, od.DeliveryID, body, now, previous...)
 	if ctx.Err() != nil {
-		return // shutting down: not the endpoint's failure; the claim runs out
+		// Shutting down: not the endpoint's failure. Given back, so the
+		// next sweep (another replica's, or the next start's) sends it
+		// rather than waiting out the lease.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := w.cfg.Store.ReleaseDelivery(rctx, id); err != nil {
+			r.log.Warn("could not release a webhook delivery cut by the shutdown; it is sent when its claim runs out", "delivery", od.DeliveryID, "error", err)
+		}
+		return
 	}
 	a := store.Attempt{At: now, StatusCode: res.StatusCode, Duration: res.Duration, Err: res.Err, PauseAfter: w.cfg.PauseAfter}
 	switch {
@@ -205,6 +237,14 @@ func (r *Refresher) deliver(ctx context.Context, d Delivery) {
 	// The URL is the subscriber's and may hold a token: not logged.
 	r.log.Debug("webhook attempt", "delivery", od.DeliveryID, "endpoint", od.EndpointID, "status_code", res.StatusCode,
 		"state", a.State, "duration_ms", res.Duration.Milliseconds())
+}
+
+// pollEvery is the sweep's period (0 when deliveries are off).
+func (w *webhooks) pollEvery() time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.cfg.PollEvery
 }
 
 func (w *webhooks) enter(endpoint uint64) bool {

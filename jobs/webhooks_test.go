@@ -445,3 +445,32 @@ func TestJobFormatCompatible(t *testing.T) {
 		t.Errorf("webhook job %s read back as %+v", b, back)
 	}
 }
+
+// TestWebhookStopReleasesClaim: a worker stopped in the middle of an
+// attempt records no attempt (not the endpoint's failure) and gives the
+// delivery back, so the next sweep, on another replica or after the
+// restart, sends it at once instead of after the claim's lease.
+func TestWebhookStopReleasesClaim(t *testing.T) {
+	t.Parallel()
+	forEachHookEnv(t, 0, func(t *testing.T, e hookEnv) {
+		release := make(chan struct{})
+		hung := newReceiver(t, func(int, http.ResponseWriter) { <-release })
+		t.Cleanup(func() { close(release) })
+		ep := e.endpoint(t, hung.srv.URL)
+		e.shipment(t, "DHL", "TN1")
+		e.status(t, "DHL", "TN1", "transit")
+		waitFor(t, "the attempt", 10*time.Second, func() bool { return len(hung.requests()) == 1 })
+		if err := e.r.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ds := e.deliveries(t, ep.ID)
+		if len(ds) != 1 || ds[0].State != webhook.StatePending || ds[0].Attempts != 0 {
+			t.Fatalf("after the stop: %+v", ds)
+		}
+		now := time.Now()
+		ids, err := e.st.ClaimDueDeliveries(context.Background(), now, now.Add(time.Minute), 10)
+		if err != nil || len(ids) != 1 || ids[0] != ds[0].ID {
+			t.Errorf("claim after the stop: %v %v; want the delivery, given back", ids, err)
+		}
+	})
+}

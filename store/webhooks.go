@@ -482,3 +482,17 @@ func (s *Store) ReleaseDelivery(ctx context.Context, id uint64) error {
 	}
 	return nil
 }
+
+// ReleaseClaims gives back every claim on a pending delivery and returns
+// how many. Only for a process that is the database's one consumer, at
+// start (the in-process queue): the claims are then its previous life's,
+// whose jobs died with it, and should not hold their deliveries back for
+// the rest of the lease.
+func (s *Store) ReleaseClaims(ctx context.Context) (int64, error) {
+	res := s.db.WithContext(ctx).Model(&webhookDeliveryRow{}).Where("status = ? AND claimed_until IS NOT NULL", webhook.StatePending).
+		Update("claimed_until", nil)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: release claims: %w", wrapUnavailable(res.Error))
+	}
+	return res.RowsAffected, nil
+}
