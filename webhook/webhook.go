@@ -257,7 +257,7 @@ func Send(ctx context.Context, c *http.Client, url, secret, id string, body []by
 		// Connection errors and timeouts may pass; a refused address or
 		// redirect will not.
 		retry := !errors.Is(err, ErrForbiddenAddress) && !strings.Contains(err.Error(), "redirect")
-		return Result{Duration: time.Since(start), Err: err.Error(), Retry: retry}
+		return Result{Duration: time.Since(start), Err: errText(err), Retry: retry}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
 	resp.Body.Close()
@@ -270,6 +270,17 @@ func Send(ctx context.Context, c *http.Client, url, secret, id string, body []by
 		resp.StatusCode == http.StatusRequestTimeout
 	r.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
 	return r
+}
+
+// errText is a failed request's error without the endpoint's URL, which
+// the client's *url.Error quotes whole: a subscriber's URL may carry a
+// token in its path or query, and the error is stored and shown.
+func errText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // retryAfter reads a Retry-After header: seconds or an HTTP date.

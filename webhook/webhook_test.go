@@ -186,7 +186,11 @@ func TestSend(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			c := Policy{AllowPrivate: true}.Client(300 * time.Millisecond)
-			res := Send(context.Background(), c, srv.URL+"/hook", "sec", "d1", body, now)
+			// The endpoint's URL may carry a token: no error quotes it.
+			res := Send(context.Background(), c, srv.URL+"/hook?token=tok-3141", "sec", "d1", body, now)
+			if strings.Contains(res.Err, "tok-3141") {
+				t.Fatalf("Err quotes the URL: %q", res.Err)
+			}
 			if res.OK() != tt.ok || res.Retry != tt.retry || res.StatusCode != tt.status || res.RetryAfter != tt.after {
 				t.Fatalf("Send = %+v, want ok=%v retry=%v status=%d after=%v", res, tt.ok, tt.retry, tt.status, tt.after)
 			}
