@@ -81,6 +81,12 @@ type hookEnv struct {
 // forEachHookEnv runs fn on SQLite with the in-process queue and on
 // PostgreSQL with the Redis queue, each with a running dispatcher.
 func forEachHookEnv(t *testing.T, pauseAfter int, fn func(t *testing.T, e hookEnv)) {
+	forEachHookEnvWith(t, func(c *Config) { c.Webhooks.PauseAfter = pauseAfter }, fn)
+}
+
+// forEachHookEnvWith is forEachHookEnv with the configuration changed by
+// tune before the dispatcher starts.
+func forEachHookEnvWith(t *testing.T, tune func(*Config), fn func(t *testing.T, e hookEnv)) {
 	for _, name := range []string{"sqlite+memory", "postgres+redis"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -98,7 +104,7 @@ func forEachHookEnv(t *testing.T, pauseAfter int, fn func(t *testing.T, e hookEn
 				client := testutil.Redis(t)
 				q = newQueueTestRedisQueue(t, client, testutil.RedisPrefix(t, client), RedisOptions{})
 			}
-			r, err := New(Config{Store: st, Queue: q, Workers: 4, Webhooks: &WebhookConfig{
+			cfg := Config{Store: st, Queue: q, Workers: 4, Webhooks: &WebhookConfig{
 				Store: st,
 				Shipment: func(ctx context.Context, carrier, tn string) (json.RawMessage, error) {
 					sh, err := st.Get(ctx, carrier, tn)
@@ -107,11 +113,12 @@ func forEachHookEnv(t *testing.T, pauseAfter int, fn func(t *testing.T, e hookEn
 					}
 					return api.ShipmentBody(sh, time.Now(), 0)
 				},
-				Client:     webhook.Policy{AllowPrivate: true}.Client(2 * time.Second),
-				Schedule:   webhook.Schedule{First: 100 * time.Millisecond, Max: 400 * time.Millisecond, Period: time.Minute},
-				PauseAfter: pauseAfter,
-				PollEvery:  50 * time.Millisecond,
-			}})
+				Client:    webhook.Policy{AllowPrivate: true}.Client(2 * time.Second),
+				Schedule:  webhook.Schedule{First: 100 * time.Millisecond, Max: 400 * time.Millisecond, Period: time.Minute},
+				PollEvery: 50 * time.Millisecond,
+			}}
+			tune(&cfg)
+			r, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,7 +19,7 @@ import (
 )
 
 // newestMigration is the highest migration number in store/migrations.
-const newestMigration = 8
+const newestMigration = 9
 
 // TestMigrationsMatchRowTypes migrates an empty database and compares
 // its schema, column by column and index by index, with what AutoMigrate
