@@ -95,8 +95,12 @@ func newWebhooks(cfg WebhookConfig, workers int) *webhooks {
 	return &webhooks{cfg: cfg, inFlight: make(map[uint64]int), parked: make(map[uint64][]parkedDelivery)}
 }
 
-// maxFullBatches bounds the batches one sweep claims back to back.
-const maxFullBatches = 20
+// maxFullBatches bounds the full claims one sweep makes back to back, and
+// maxBatchGrowth how many batches one claim may take.
+const (
+	maxFullBatches = 20
+	maxBatchGrowth = 8
+)
 
 // sweepWebhooks claims the due deliveries and queues them, batch after
 // batch while batches come back full (at most maxFullBatches). While an
@@ -107,6 +111,10 @@ const maxFullBatches = 20
 func (r *Refresher) sweepWebhooks(ctx context.Context) {
 	w := r.hooks
 	until := time.Now().Add(w.cfg.PollEvery)
+	// A claim reads every due delivery to pick the oldest, so after a
+	// full batch the next claims take twice as many, up to maxBatchGrowth
+	// batches: a backlog costs fewer reads of itself.
+	limit := w.cfg.Batch
 	for full := 0; full < maxFullBatches; {
 		now := r.cfg.Now()
 		// Endpoints with enough work waiting here are left to other
@@ -114,7 +122,7 @@ func (r *Refresher) sweepWebhooks(ctx context.Context) {
 		// only wait here longer (or, being the oldest due, crowd out
 		// every other endpoint's).
 		skip := w.saturated()
-		ids, err := w.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(w.cfg.Lease), w.cfg.Batch, skip...)
+		ids, err := w.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(w.cfg.Lease), limit, skip...)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Warn("webhook sweep failed; the next one retries", "error", err)
@@ -132,8 +140,9 @@ func (r *Refresher) sweepWebhooks(ctx context.Context) {
 				return
 			}
 		}
-		if len(ids) == w.cfg.Batch {
+		if len(ids) == limit {
 			full++
+			limit = min(2*limit, maxBatchGrowth*w.cfg.Batch)
 			continue
 		}
 		if len(skip) == 0 || !time.Now().Before(until) || !sleep(ctx, w.cfg.PollEvery/20) {

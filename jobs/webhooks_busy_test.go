@@ -28,11 +28,10 @@ func (c *releaseCounter) ReleaseDelivery(ctx context.Context, id uint64) error {
 // again; each is sent once.
 func TestWebhookBusyEndpointParks(t *testing.T) {
 	t.Parallel()
-	var counter *releaseCounter
 	forEachHookEnvWith(t, func(c *Config) {
-		counter = &releaseCounter{WebhookStore: c.Webhooks.Store}
-		c.Webhooks.Store, c.Webhooks.PerEndpoint = counter, 1
+		c.Webhooks.Store, c.Webhooks.PerEndpoint = &releaseCounter{WebhookStore: c.Webhooks.Store}, 1
 	}, func(t *testing.T, e hookEnv) {
+		counter := e.r.hooks.cfg.Store.(*releaseCounter)
 		slow := newReceiver(t, func(int, http.ResponseWriter) { time.Sleep(20 * time.Millisecond) })
 		e.endpoint(t, slow.srv.URL)
 		const n = 12

@@ -344,12 +344,20 @@ func enqueueWebhooks(ctx context.Context, pool gorm.ConnPool, hooks []activeHook
 // still being untaken: of replicas racing for a row, one wins. skip names
 // the endpoints this replica has no worker for now (their share is busy):
 // another replica may take theirs, and the next sweep here does.
+//
+// On PostgreSQL the statement is planned for each claim
+// (plan_cache_mode force_custom_plan, as the importer does): a plan
+// cached while the table was small or its statistics lagged a burst of
+// new rows checked the order on the wrong index, reading every older
+// delivery of the endpoint for each candidate, seconds a claim.
 func (s *Store) ClaimDueDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int, skip ...uint64) ([]uint64, error) {
 	now, leaseUntil = hookTime(now), hookTimeCeil(leaseUntil)
 	args := []any{leaseUntil, now, now}
 	var notIn strings.Builder
 	if len(skip) > 0 {
-		notIn.WriteString(" AND d.endpoint_id NOT IN (")
+		// On the endpoints' side of the join, so a skipped endpoint's
+		// deliveries are not even read.
+		notIn.WriteString(" AND e.id NOT IN (")
 		for i, id := range skip {
 			if i > 0 {
 				notIn.WriteByte(',')
@@ -361,7 +369,13 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, now, leaseUntil time.Tim
 	}
 	args = append(args, limit, now)
 	var ids []uint64
-	err := s.db.WithContext(ctx).Raw(`UPDATE webhook_deliveries SET claimed_until = ?
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if isPostgres(tx) {
+			if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
+				return err
+			}
+		}
+		return tx.Raw(`UPDATE webhook_deliveries SET claimed_until = ?
 WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.paused_at IS NULL
   WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.claimed_until IS NULL OR d.claimed_until < ?)`+notIn.String()+`
   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o.endpoint_id = d.endpoint_id AND o.shipment_id = d.shipment_id
@@ -369,6 +383,7 @@ WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e
   ORDER BY d.next_attempt_at, d.id LIMIT ?)
 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)
 RETURNING id`, args...).Scan(&ids).Error
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", wrapUnavailable(err))
 	}
