@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,11 +34,7 @@ func TestWebhookBusyEndpointParks(t *testing.T) {
 		slow := newReceiver(t, func(int, http.ResponseWriter) { time.Sleep(20 * time.Millisecond) })
 		e.endpoint(t, slow.srv.URL)
 		const n = 12
-		for i := range n {
-			tn := "TN" + strconv.Itoa(i)
-			e.shipment(t, "DHL", tn)
-			e.status(t, "DHL", tn, "transit")
-		}
+		e.statusChanges(t, "TN", n)
 		waitFor(t, "every delivery", 15*time.Second, func() bool { return len(slow.requests()) >= n })
 		time.Sleep(200 * time.Millisecond) // a duplicate would arrive meanwhile
 		ids := map[string]bool{}
@@ -62,27 +57,11 @@ func TestWebhookBusyEndpointParks(t *testing.T) {
 func TestWebhookHungBacklog(t *testing.T) {
 	t.Parallel()
 	forEachHookEnvWith(t, func(c *Config) { c.Webhooks.Batch, c.Webhooks.PerEndpoint = 5, 2 }, func(t *testing.T, e hookEnv) {
-		release := make(chan struct{})
-		t.Cleanup(func() { close(release) })
-		hung := newReceiver(t, func(int, http.ResponseWriter) {
-			select {
-			case <-release:
-			case <-time.After(3 * time.Second):
-			}
-		})
-		ok := newReceiver(t, nil)
+		hung, ok := newHungReceiver(t), newReceiver(t, nil)
 		e.endpoint(t, hung.srv.URL)
-		for i := range 400 { // 80 batches, four sweeps' worth claimed back to back
-			tn := "H" + strconv.Itoa(i)
-			e.shipment(t, "DHL", tn)
-			e.status(t, "DHL", tn, "transit")
-		}
+		e.statusChanges(t, "H", 400) // 80 batches
 		e.endpoint(t, ok.srv.URL)
-		for i := range 8 {
-			tn := "OK" + strconv.Itoa(i)
-			e.shipment(t, "DHL", tn)
-			e.status(t, "DHL", tn, "transit")
-		}
+		e.statusChanges(t, "OK", 8)
 		start := time.Now()
 		waitFor(t, "the healthy endpoint's deliveries", 15*time.Second, func() bool { return len(ok.requests()) == 8 })
 		if d := time.Since(start); d > 3*time.Second {

@@ -153,6 +153,30 @@ func (e hookEnv) status(t *testing.T, carrier, tn, text string) {
 	}
 }
 
+// statusChanges makes n shipments, named prefix0 and on, and changes
+// the status of each once.
+func (e hookEnv) statusChanges(t *testing.T, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		tn := prefix + strconv.Itoa(i)
+		e.shipment(t, "DHL", tn)
+		e.status(t, "DHL", tn, "transit")
+	}
+}
+
+// newHungReceiver is a receiver that answers nothing for 3 s, or until
+// the test ends.
+func newHungReceiver(t *testing.T) *receiver {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	return newReceiver(t, func(int, http.ResponseWriter) {
+		select {
+		case <-release:
+		case <-time.After(3 * time.Second):
+		}
+	})
+}
+
 func (e hookEnv) endpoint(t *testing.T, url string, statuses ...string) webhook.Endpoint {
 	t.Helper()
 	ep, err := e.st.CreateWebhook(context.Background(), url, statuses, nil)
@@ -409,22 +433,10 @@ func TestWebhookRotation(t *testing.T) {
 func TestWebhookSlowEndpoint(t *testing.T) {
 	t.Parallel()
 	forEachHookEnv(t, 0, func(t *testing.T, e hookEnv) {
-		release := make(chan struct{})
-		t.Cleanup(func() { close(release) })
-		hung := newReceiver(t, func(int, http.ResponseWriter) {
-			select {
-			case <-release:
-			case <-time.After(3 * time.Second):
-			}
-		})
-		ok := newReceiver(t, nil)
+		hung, ok := newHungReceiver(t), newReceiver(t, nil)
 		e.endpoint(t, hung.srv.URL)
 		e.endpoint(t, ok.srv.URL)
-		for i := range 8 {
-			tn := "TN" + strconv.Itoa(i)
-			e.shipment(t, "DHL", tn)
-			e.status(t, "DHL", tn, "transit")
-		}
+		e.statusChanges(t, "TN", 8)
 		start := time.Now()
 		waitFor(t, "the healthy endpoint's deliveries", 10*time.Second, func() bool { return len(ok.requests()) == 8 })
 		if d := time.Since(start); d > 1500*time.Millisecond {
