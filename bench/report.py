@@ -41,6 +41,9 @@ SCALE_LIMIT = 1.3
 RSS_LIMIT_MB = 100
 IMPORT_RSS_LIMIT_MB = 150  # issue 17: the importer streams
 FLAT_LIMIT = 0.10  # RSS growth from 25% of the long run to its end
+WEBHOOK_RATE = 2000        # deliveries/s to one receiver that answers at once (issue 16)
+WEBHOOK_INGEST_DROP = 0.20  # most the ingest may lose while deliveries flow
+WEBHOOK_HANG_SHARE = 0.80  # healthy endpoint's rate beside a hung one, against alone
 
 
 def med(xs):
@@ -377,6 +380,77 @@ def main(path):
               "sent by the requests in flight when wrk stopped (written, not counted by wrk); less would mean lost writes.")
             p("")
 
+    # ---- webhook deliveries (issue 16) ----
+    whs = [r for r in recs if r["kind"] == "webhooks" and r["run"] > 0]
+    wh_targets = []
+    for size in sorted({r["size"] for r in whs}):
+        drains = {(r["scenario"], r["run"]): r for r in whs if r["size"] == size and "backlog" in r}
+        p(f"## Webhook deliveries, {size:,} shipments")
+        p("")
+        p("A backlog of deliveries (one per shipment, written as the outbox writes them) to a local receiver "
+          "that answers 204 at once; deliveries/s = (N - 1) ÷ (last - first answer) at the receiver. "
+          "\"+ hang\": a second endpoint, whose backlog as large is claimed first, never answers "
+          "(each attempt ends with the client's 10 s timeout).")
+        p("")
+
+        def rate(r):
+            span = r["last"] - r["first"]
+            return (r["delivered"] - 1) / span if span > 0 and r["delivered"] > 1 else None
+
+        table(["scenario", "run", "delivered / backlog", "duplicates", "first to last s", "deliveries/s",
+               "wall s (from the write)", "server CPU ms/delivery", "PostgreSQL CPU ms/delivery", "load"], left=2)
+        for (scen, run), r in sorted(drains.items(), key=lambda x: (x[0][1], x[0][0])):
+            n = max(1, r["delivered"])
+            p(f"| {scen} | {run} | {r['delivered']:,} / {r['backlog']:,} | {r['duplicates']} | {r['last'] - r['first']:.2f} "
+              f"| {fnum(rate(r))} | {r['wall_s']:.2f} | {1000 * r['server_cpu_s'] / n:.3f} | {1000 * r['pg_cpu_s'] / n:.3f} "
+              f"| {r['load1']:.2f} |")
+        p("")
+        alone = {run: rate(r) for (scen, run), r in drains.items() if scen == "wh_drain"}
+        hang = {run: rate(r) for (scen, run), r in drains.items() if scen == "wh_drain_hang"}
+        shares = [hang[run] / alone[run] for run in hang if alone.get(run) and hang[run]]
+        a = med(list(alone.values()))
+        if a is not None:
+            wh_targets.append(f"| {size:,}: ≥ {WEBHOOK_RATE:,} deliveries/s to one receiver answering at once (backlog, median of runs) "
+                              f"| {fnum(a)}/s (runs: " + ", ".join(fnum(x) for x in alone.values()) + f") | {yes(a >= WEBHOOK_RATE)} |")
+        if shares:
+            m = med(shares)
+            wh_targets.append(f"| {size:,}: with one endpoint hanging, the healthy one keeps ≥ {WEBHOOK_HANG_SHARE:.0%} of its rate (same run) "
+                              f"| {m:.0%} (runs: " + ", ".join(f"{x:.0%}" for x in shares) + f") | {yes(m >= WEBHOOK_HANG_SHARE)} |")
+        # Ingest (POST /events batches) without an endpoint and with one
+        # subscribed to every change, run by run.
+        rows, drops = [], []
+        for run in sorted({r["run"] for r in whs if r["size"] == size}):
+            off = by.get((size, "wh_ingest_off"), {}).get(run)
+            on = by.get((size, "wh_ingest_on"), {}).get(run)
+            info = next((r for r in whs if r["size"] == size and r["run"] == run and r["scenario"] == "wh_ingest_on"), None)
+            if not (off and on):
+                continue
+
+            def eps(r):
+                w = r["wrk"]
+                return (w["requests"] - w["err_status"]) * 1000 / w["duration_s"]
+
+            def cpu(r):
+                return 1000 * (r["server_cpu_s"] + r["pg_cpu_s"]) / max(1, (r["wrk"]["requests"] - r["wrk"]["err_status"]) * 1000)
+
+            drops.append(1 - eps(on) / eps(off))
+            rows.append(f"| {run} | {fnum(eps(off))} | {fnum(eps(on))} | {eps(on) / eps(off):.2f}× | {off['wrk']['p99_ms']:.1f} / {on['wrk']['p99_ms']:.1f} "
+                        f"| {cpu(off):.4f} / {cpu(on):.4f} | {fnum(info and info['deliveries_made'])} "
+                        f"| {fnum(info and info['delivered_during'] / max(1, info['seconds']))} | {errors(off['wrk']) + errors(on['wrk'])} |")
+        if rows:
+            p("Ingest through `POST /events` (1,000 events a request, as in the events scenarios) without any endpoint, "
+              "then with one subscribed to every status change (same run):")
+            p("")
+            table(["run", "events/s without", "events/s with", "with ÷ without", "p99 ms without / with",
+                   "CPU ms/event (server + PostgreSQL) without / with", "deliveries written", "delivered/s meanwhile",
+                   "errors"])
+            for line in rows:
+                p(line)
+            p("")
+            m = med(drops)
+            wh_targets.append(f"| {size:,}: ingest (POST /events) drops by ≤ {WEBHOOK_INGEST_DROP:.0%} while deliveries flow (same run) "
+                              f"| {m:+.0%} (runs: " + ", ".join(f"{x:+.0%}" for x in drops) + f") | {yes(m <= WEBHOOK_INGEST_DROP)} |")
+
     # ---- targets ----
     if summary:
         p("## Targets")
@@ -445,7 +519,7 @@ def main(path):
                 w = max(db, key=scale_worst.get)
                 p(f"| the same, database path and pages only ({', '.join(db)}) | worst {scale_worst[w]:.2f}× ({w}) "
                   f"| {yes(scale_worst[w] <= SCALE_LIMIT)} |")
-        for line in ev_targets:
+        for line in ev_targets + wh_targets:
             p(line)
         rss = max(v["rss"] for (s, sc), v in summary.items() if sc not in REFS)
         p(f"| server RSS under load ≤ {RSS_LIMIT_MB} MB | peak {rss / 1024:.1f} MiB ({rss * 1024 / 1e6:.1f} MB) | {yes(rss * 1024 / 1e6 <= RSS_LIMIT_MB)} |")

@@ -10,7 +10,9 @@
 # lookups, first and deep list pages) and, in the same run, a bare Echo
 # reference server; on the smallest size it then times tracking events
 # (issue 15): lookups of shipments with 20 events and ingest through the
-# write API. It writes bench/out/results.md. All traffic stays on
+# write API, and webhook deliveries (issue 16) to a local receiver
+# (bench/receiver): a backlog's drain, beside a hung endpoint too, and the
+# ingest with deliveries flowing. It writes bench/out/results.md. All traffic stays on
 # 127.0.0.1; every database it creates is named shiptrack_bench_* and is
 # dropped at the end.
 #
@@ -43,13 +45,17 @@ usage: bench/run.sh [options]
                         uniformly random GET lookups (default 16,64,256,1024; "" skips)
   --cache-warm D        longest warm-up of each cache size: a pass over every shipment in order,
                         stopped early once the cache holds them all or stops growing (default 180s)
+  --webhook-deliveries N
+                        backlog of webhook deliveries drained to a local receiver, on the smallest
+                        size, and the ingest with and without deliveries (default 10000, at most the
+                        size; 0 skips the webhook scenarios)
   --pg URL              PostgreSQL server, without database (default postgres://postgres@127.0.0.1:5432)
   --pg-params QS        query string added to the server's database URL (default sslmode=disable)
   --import-timeout S    give up an import after S seconds and record it as not finished (default 300)
   --importer BIN        binary that imports the load and weather datasets (default: the built one;
                         the import benchmark always uses the built one)
-  --port-base P         ports on 127.0.0.1: the server P, the reference P+1, the fake provider
-                        P+10, pprof P+20 (default 18080; another on a shared machine avoids clashes)
+  --port-base P         ports on 127.0.0.1: the server P, the reference P+1, the webhook receiver
+                        P+2, the fake provider P+10, pprof P+20 (default 18080; another on a shared machine avoids clashes)
   --no-build            reuse bench/out/shiptrack, bench/out/reference, bench/out/fakeprovider
   --no-profile          skip the CPU profiles taken after the measured runs
   --keep                keep the databases and generated CSVs' databases (default: drop them)
@@ -75,6 +81,7 @@ INGEST_CONNS=4
 SINGLE_CONNS=16
 CACHE_MBS=16,64,256,1024
 CACHE_WARM=180s
+WEBHOOK_DELIVERIES=10000
 PG=postgres://postgres@127.0.0.1:5432
 PG_PARAMS=sslmode=disable
 IMPORT_TIMEOUT=300
@@ -101,6 +108,7 @@ while [ $# -gt 0 ]; do
 	--single-connections) SINGLE_CONNS=$2; shift ;;
 	--cache-mb) CACHE_MBS=$2; shift ;;
 	--cache-warm) CACHE_WARM=$2; shift ;;
+	--webhook-deliveries) WEBHOOK_DELIVERIES=$2; shift ;;
 	--pg) PG=${2%/}; shift ;;
 	--pg-params) PG_PARAMS=$2; shift ;;
 	--import-timeout) IMPORT_TIMEOUT=$2; shift ;;
@@ -125,13 +133,14 @@ RESULTS=$RAW/results.jsonl
 LUA=$ROOT/bench/wrk/shiptrack.lua
 GEN=$OUT/gencsv
 BIN=$OUT/shiptrack
-API_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) FAKE_PORT=$((PORT_BASE + 10)) PPROF_PORT=$((PORT_BASE + 20))
+API_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) RECV_PORT=$((PORT_BASE + 2)) FAKE_PORT=$((PORT_BASE + 10)) PPROF_PORT=$((PORT_BASE + 20))
 TOKEN=bench-token
 # Databases are named after the port base too, so two runs on one server
 # (with different --port-base) do not drop each other's.
 DBP=shiptrack_bench_
 [ "$PORT_BASE" = 18080 ] || DBP=shiptrack_bench_${PORT_BASE}_
 WTOKEN=bench-write-token # the write API's (issue 15)
+ATOKEN=bench-admin-token # the webhook admin routes' (issue 16)
 EVENTS_LUA=$ROOT/bench/wrk/events.lua
 mkdir -p "$DATA" "$RAW"
 : >"$RESULTS"
@@ -144,7 +153,7 @@ for tool in go wrk curl python3 psql pgbench; do
 done
 (cd "$ROOT" && go build -o "$GEN" ./bench/gencsv) || die "building bench/gencsv failed"
 psql "$PG/postgres" -qAtc 'select 1' >/dev/null || die "PostgreSQL at $PG does not answer"
-for port in $API_PORT $REF_PORT $FAKE_PORT $PPROF_PORT; do
+for port in $API_PORT $REF_PORT $RECV_PORT $FAKE_PORT $PPROF_PORT; do
 	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
 		die "port $port is in use on 127.0.0.1"
 	fi
@@ -257,9 +266,10 @@ if [ "$BUILD" = 1 ]; then
 		-tags netgo,osusergo,sqlite_omit_load_extension \
 		-ldflags '-s -w -linkmode external -extldflags "-static"' -o "$BIN" .) 2>"$RAW/build.log" ||
 		{ cat "$RAW/build.log" >&2; die "build failed"; }
-	(cd "$ROOT" && go build -o "$OUT/reference" ./bench/reference && go build -o "$OUT/fakeprovider" ./bench/fakeprovider)
+	(cd "$ROOT" && go build -o "$OUT/reference" ./bench/reference && go build -o "$OUT/fakeprovider" ./bench/fakeprovider &&
+		go build -o "$OUT/receiver" ./bench/receiver)
 fi
-for b in "$BIN" "$OUT/reference" "$OUT/fakeprovider"; do [ -x "$b" ] || die "$b missing: run without --no-build"; done
+for b in "$BIN" "$OUT/reference" "$OUT/fakeprovider" "$OUT/receiver"; do [ -x "$b" ] || die "$b missing: run without --no-build"; done
 
 "$OUT/fakeprovider" -addr "127.0.0.1:$FAKE_PORT" >"$RAW/fakeprovider.log" 2>&1 &
 PIDS+=($!)
@@ -284,6 +294,8 @@ start_server() { # DB-or-sqlite:URL LOGNAME [extra env...]
 		SHIPTRACK_API_TOKENS="$TOKEN" \
 		SHIPTRACK_API_WRITE_TOKENS="$WTOKEN" \
 		SHIPTRACK_API_RATE_LIMIT=0 \
+		SHIPTRACK_API_ADMIN_TOKENS="$ATOKEN" \
+		SHIPTRACK_WEBHOOKS_ALLOW_PRIVATE=true \
 		"$@" "$BIN" --config /dev/null serve) >"$RAW/$logname.log" 2>&1 &
 	SRV_PID=$!
 	PIDS+=("$SRV_PID")
@@ -645,6 +657,136 @@ cache_block() {
 	done
 }
 
+# --- webhook deliveries (issue 16) --------------------------------------------
+# The receiver (bench/receiver) answers 204 at once, except on paths
+# holding "hang", which it never answers (the delivery client times out).
+# Each measurement subscribes endpoints on paths of their own, so its
+# counts are its own.
+RECV_PID=
+recv_stat() { # PATH: "count unique hung first last" of one path (zeros before any)
+	curl -sf --max-time 5 "http://127.0.0.1:$RECV_PORT/stats" | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get(sys.argv[1], {})
+print(s.get("count", 0), s.get("unique", 0), s.get("hung", 0), s.get("first", 0), s.get("last", 0))' "$1"
+}
+subscribe() { # PATH: subscribes the receiver's PATH to every status change; prints the endpoint id
+	curl -sf -X POST "http://127.0.0.1:$API_PORT/webhooks" -H "Authorization: Bearer $ATOKEN" \
+		-H 'Content-Type: application/json' -d "{\"url\":\"http://127.0.0.1:$RECV_PORT$1\"}" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
+}
+unsubscribe() { # ID: the endpoint and its deliveries go
+	curl -sf -o /dev/null -X DELETE "http://127.0.0.1:$API_PORT/webhooks/$1" -H "Authorization: Bearer $ATOKEN"
+}
+# backlog DB ENDPOINT N: N pending deliveries to ENDPOINT, due now, one per
+# shipment (the first N by id), written in one statement as the outbox
+# writes them (store.enqueueWebhooks): the rows of N status changes.
+backlog() {
+	sql "$1" "INSERT INTO webhook_deliveries (delivery_id, endpoint_id, shipment_id, event_type, previous_status, new_status, status, attempts, next_attempt_at, created_at)
+SELECT 'dlv_bench_$2_' || id, $2, id, 'shipment.status_changed', 'in_transit', status, 'pending', 0, date_trunc('second', now()), date_trunc('second', now())
+FROM (SELECT id, status FROM shipments ORDER BY id LIMIT $3) s"
+}
+pending_of() { sql "$1" "select count(*) from webhook_deliveries where endpoint_id = $2 and status = 'pending'"; }
+# wait_delivered PATH N SECONDS: until the receiver has N distinct
+# deliveries on PATH; prints its stats.
+wait_delivered() {
+	local deadline=$((SECONDS + $3)) st
+	while :; do
+		st=$(recv_stat "$1")
+		[ "$(echo "$st" | cut -d' ' -f2)" -ge "$2" ] && { echo "$st"; return 0; }
+		[ $SECONDS -lt $deadline ] || { echo "$st"; return 1; }
+		kill -0 "$SRV_PID" 2>/dev/null || die "server exited; see $RAW"
+		sleep 0.1
+	done
+}
+
+# drain SIZE RUN SCENARIO DB N HEALTHY-PATH [HANG-PATH]: subscribes the
+# paths, writes a backlog of N deliveries to each (the hanging endpoint's
+# first, so they are claimed ahead), and times the healthy endpoint's:
+# deliveries/s = (N - 1) ÷ (last answer - first answer) at the receiver;
+# wall_s also counts the wait for the first sweep. CPU of the server and of
+# the database's backends over the whole drain.
+drain() {
+	local size=$1 run=$2 scen=$3 db=$4 m=$5 path=$6 hang=${7:-} ep hep= c0 c1 t0 wall st load f=$RAW/wh-$1-$3-$2 ok=true
+	ep=$(subscribe "$path") || die "POST /webhooks failed"
+	[ -z "$hang" ] || hep=$(subscribe "$hang") || die "POST /webhooks failed"
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	pg_snapshot "$db" >"$f.pg0"
+	: >"$f.pg"
+	pg_sampler "$db" "$f.pg" &
+	local pgs=$!
+	c0=$(ticks "$SRV_PID")
+	t0=$(now)
+	[ -z "$hep" ] || backlog "$db" "$hep" "$m"
+	backlog "$db" "$ep" "$m"
+	st=$(wait_delivered "$path" "$m" 300) || ok=false
+	wall=$(since "$t0")
+	c1=$(ticks "$SRV_PID")
+	kill "$pgs" 2>/dev/null || true
+	wait "$pgs" 2>/dev/null || true
+	pg_snapshot "$db" >>"$f.pg"
+	local count unique _h first last hung=0 pending
+	read -r count unique _h first last <<<"$st"
+	[ -z "$hang" ] || read -r _ _ hung _ _ < <(recv_stat "$hang")
+	pending=$(pending_of "$db" "$ep")
+	emit "{\"kind\":\"webhooks\",\"size\":$size,\"run\":$run,\"scenario\":\"$scen\",\"backlog\":$m,\"delivered\":$unique,\"duplicates\":$((count - unique)),\"finished\":$ok,\"pending_left\":$pending,\"first\":$first,\"last\":$last,\"wall_s\":$wall,\"hang_requests\":$hung,\"server_cpu_s\":$(cpu_s "$c0" "$c1"),\"pg_cpu_s\":$(pg_cpu_s "$f.pg0" "$f.pg"),\"load1\":$load}"
+	log "size $size run $run $scen: $unique of $m delivered in $(awk -v a="$first" -v b="$last" 'BEGIN {printf "%.2f", b - a}')s first to last (${wall}s from the backlog's write; $((count - unique)) duplicates${hang:+, $hung requests held by the hanging endpoint}), load $load"
+	unsubscribe "$ep"
+	[ -z "$hep" ] || unsubscribe "$hep"
+}
+
+# webhooks_block SIZE DB LOOKUPS: with the server (SRV_PID, admin token,
+# private addresses allowed) running on DB. Run by run: (b) the ingest
+# of the events scenarios without any endpoint, then with one subscribed
+# to every status change, the receiver counting what arrives meanwhile;
+# (a) the drain of a backlog of --webhook-deliveries deliveries to one
+# healthy endpoint; (c) the same with a second endpoint that never answers
+# and a backlog as large.
+webhooks_block() {
+	local n=$1 db=$2 lookups=$3 m=$WEBHOOK_DELIVERIES run ep st0 st1 before after c0 c1 made path
+	[ "$m" -le "$n" ] || m=$n
+	"$OUT/receiver" -addr "127.0.0.1:$RECV_PORT" >"$RAW/receiver.log" 2>&1 &
+	RECV_PID=$!
+	PIDS+=("$RECV_PID")
+	wait_http "http://127.0.0.1:$RECV_PORT/stats" 10 || die "receiver did not start"
+	log "size $n: webhook deliveries warm-up"
+	drain "$n" 0 wh_drain "$db" "$((m / 4))" /warm/healthy >/dev/null 2>&1
+	for run in $(seq 1 "$RUNS"); do
+		# "latest": every event is its shipment's newest, so it may change
+		# the status (events of the last 30 days, as ingest_batch sends,
+		# are older than the import's and change none).
+		LUA=$EVENTS_LUA CONNS=$INGEST_CONNS measure "$n" "$run" wh_ingest_off "$SRV_PID" "$API_PORT" "$db" batch "$lookups" "$WTOKEN" 1000 "whoff$run" latest
+		path=/b$run/healthy
+		ep=$(subscribe "$path") || die "POST /webhooks failed"
+		read -r _ st0 _ _ _ < <(recv_stat "$path")
+		before=$(all_events "$db")
+		LUA=$EVENTS_LUA CONNS=$INGEST_CONNS measure "$n" "$run" wh_ingest_on "$SRV_PID" "$API_PORT" "$db" batch "$lookups" "$WTOKEN" 1000 "whon$run" latest
+		read -r _ st1 _ _ _ < <(recv_stat "$path")
+		after=$(all_events "$db")
+		made=$(sql "$db" "select count(*) from webhook_deliveries where endpoint_id = $ep")
+		emit "{\"kind\":\"webhooks\",\"size\":$n,\"run\":$run,\"scenario\":\"wh_ingest_on\",\"events_created\":$((after - before)),\"deliveries_made\":$made,\"delivered_during\":$((st1 - st0)),\"seconds\":$(secs "$DURATION")}"
+		log "size $n run $run wh_ingest_on: $((after - before)) events, $made deliveries written, $((st1 - st0)) delivered during the ${DURATION} run"
+		# What is left of them goes with the endpoint (DELETE drops its
+		# pending deliveries), so the drains start from an empty outbox.
+		unsubscribe "$ep"
+		sleep 2
+		drain "$n" "$run" wh_drain "$db" "$m" "/a$run/healthy"
+		drain "$n" "$run" wh_drain_hang "$db" "$m" "/c$run/healthy" "/c$run/hang"
+		# The hanging endpoint's attempts in flight end with the client's
+		# timeout (10 s) before the next run's measurements.
+		[ "$run" = "$RUNS" ] || sleep 11
+	done
+	if [ "$PROFILE" = 1 ]; then
+		ep=$(subscribe /profile/healthy) || die "POST /webhooks failed"
+		backlog "$db" "$ep" "$m"
+		curl -s -o "$RAW/cpu-webhooks-$n.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=3" || true
+		(cd "$ROOT" && go tool pprof -top -nodecount=40 "$RAW/cpu-webhooks-$n.pprof" >"$RAW/cpu-webhooks-$n.top.txt" 2>&1 &&
+			go tool pprof -top -cum -nodecount=60 "$RAW/cpu-webhooks-$n.pprof" >"$RAW/cpu-webhooks-$n.cum.txt" 2>&1) || true
+		log "profile of a drain: $RAW/cpu-webhooks-$n.{pprof,top.txt,cum.txt}"
+		unsubscribe "$ep"
+	fi
+	stop_pid "$RECV_PID"
+}
+
 IFS=, read -r -a SIZES <<<"$SHIPMENTS"
 LARGEST=0 SMALLEST=${SIZES[0]}
 for n in "${SIZES[@]}"; do
@@ -738,6 +880,10 @@ EOF
 	if [ "$n" = "$SMALLEST" ] && [ "$EVENT_SHIPMENTS" -gt 0 ]; then
 		events_block "$n" "$db" "$lookups"
 	fi
+	if [ "$n" = "$SMALLEST" ] && [ "$WEBHOOK_DELIVERIES" -gt 0 ]; then
+		webhooks_block "$n" "$db" "$lookups"
+	fi
+	# Last: it replaces the server (SRV_PID) with one per cache size.
 	if [ "$n" = "$LARGEST" ] && [ -n "$CACHE_MBS" ]; then
 		cache_block "$n" "$db" "$lookups"
 	fi

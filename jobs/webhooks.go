@@ -32,7 +32,7 @@ import (
 
 // WebhookStore is what the deliveries need from the database.
 type WebhookStore interface {
-	ClaimDueDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int) ([]uint64, error)
+	ClaimDueDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int, skip ...uint64) ([]uint64, error)
 	DeliveryToSend(ctx context.Context, id uint64, now time.Time) (store.OutgoingDelivery, bool, error)
 	RecordAttempt(ctx context.Context, id uint64, a store.Attempt) error
 	ReleaseDelivery(ctx context.Context, id uint64) error
@@ -80,6 +80,17 @@ type webhooks struct {
 	// releaseAll makes the next sweep give back every claim first (set at
 	// start with the in-process queue).
 	releaseAll atomic.Bool
+	// parked holds, per endpoint, the deliveries claimed here that came
+	// off the queue while the endpoint had all its slots busy, oldest
+	// first: a worker that finishes an attempt to that endpoint sends the
+	// next one, so a busy endpoint costs no other worker more than a
+	// read, and nothing goes back to the database to be claimed again.
+	parked map[uint64][]parkedDelivery
+}
+
+type parkedDelivery struct {
+	id      uint64
+	claimed time.Time // when its job was queued, i.e. claimed
 }
 
 func newWebhooks(cfg WebhookConfig, workers int) *webhooks {
@@ -94,11 +105,22 @@ func newWebhooks(cfg WebhookConfig, workers int) *webhooks {
 	cfg.Lease = defaults.Positive(cfg.Lease, 2*time.Minute)
 	cfg.Batch = defaults.Positive(cfg.Batch, 200)
 	cfg.PerEndpoint = defaults.Positive(cfg.PerEndpoint, max(1, workers/2))
-	return &webhooks{cfg: cfg, inFlight: make(map[uint64]int)}
+	return &webhooks{cfg: cfg, inFlight: make(map[uint64]int), parked: make(map[uint64][]parkedDelivery)}
 }
 
+// maxFullBatches bounds the full claims one sweep makes back to back, and
+// maxBatchGrowth how many batches one claim may take.
+const (
+	maxFullBatches = 20
+	maxBatchGrowth = 8
+)
+
 // sweepWebhooks claims the due deliveries and queues them, batch after
-// batch while batches come back full.
+// batch while batches come back full (at most maxFullBatches). While an
+// endpoint has a batch's worth parked here it is left out of the claims;
+// the sweep then polls again every PollEvery/20 until PollEvery is over,
+// so that the endpoint is fed again as soon as its parked deliveries run
+// low, not a PollEvery later.
 func (r *Refresher) sweepWebhooks(ctx context.Context) {
 	w := r.hooks
 	if w.releaseAll.Load() {
@@ -114,28 +136,42 @@ func (r *Refresher) sweepWebhooks(ctx context.Context) {
 			r.log.Info("released webhook claims of the previous process", "deliveries", n)
 		}
 	}
-	for range 20 {
+	until := time.Now().Add(w.cfg.PollEvery)
+	// A claim reads every due delivery to pick the oldest, so after a
+	// full batch the next claims take twice as many, up to maxBatchGrowth
+	// batches: a backlog costs fewer reads of itself.
+	limit := w.cfg.Batch
+	for full := 0; full < maxFullBatches; {
 		now := r.cfg.Now()
-		ids, err := w.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(w.cfg.Lease), w.cfg.Batch)
+		// Endpoints with enough work waiting here are left to other
+		// replicas and later polls: claimed now, their deliveries would
+		// only wait here longer (or, being the oldest due, crowd out
+		// every other endpoint's).
+		skip := w.saturated()
+		ids, err := w.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(w.cfg.Lease), limit, skip...)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Warn("webhook sweep failed; the next one retries", "error", err)
 			}
 			return
 		}
-		if len(ids) == 0 {
-			return
+		if len(ids) > 0 {
+			jobs := make([]Job, len(ids))
+			for i, id := range ids {
+				jobs[i] = Job{Kind: KindWebhook, DeliveryID: id}
+			}
+			if err := r.cfg.Queue.Push(ctx, jobs...); err != nil {
+				// The claims run out and the deliveries are claimed again.
+				r.log.Warn("could not queue webhook deliveries; they are retried when their claim runs out", "error", err)
+				return
+			}
 		}
-		jobs := make([]Job, len(ids))
-		for i, id := range ids {
-			jobs[i] = Job{Kind: KindWebhook, DeliveryID: id}
+		if len(ids) == limit {
+			full++
+			limit = min(2*limit, maxBatchGrowth*w.cfg.Batch)
+			continue
 		}
-		if err := r.cfg.Queue.Push(ctx, jobs...); err != nil {
-			// The claims run out and the deliveries are claimed again.
-			r.log.Warn("could not queue webhook deliveries; they are retried when their claim runs out", "error", err)
-			return
-		}
-		if len(ids) < w.cfg.Batch {
+		if len(skip) == 0 || !time.Now().Before(until) || !sleep(ctx, w.cfg.PollEvery/20) {
 			return
 		}
 	}
@@ -175,13 +211,54 @@ func (r *Refresher) deliver(ctx context.Context, d Delivery) {
 	if !ok {
 		return // delivered, failed, deleted or paused meanwhile
 	}
-	if !w.enter(od.EndpointID) {
-		// The endpoint has its share of the workers: give the delivery
-		// back for a later sweep instead of waiting here.
-		_ = w.cfg.Store.ReleaseDelivery(context.WithoutCancel(ctx), id)
-		return
+	if !w.enter(od.EndpointID, parkedDelivery{id, d.Job().EnqueuedAt}) {
+		return // parked: a worker sending to the endpoint takes it
 	}
-	defer w.leave(od.EndpointID)
+	// This worker holds one of the endpoint's slots; it sends the
+	// deliveries parked for the endpoint after this one.
+	for {
+		r.attempt(ctx, od, now)
+		if od, ok = r.nextParked(ctx, od.EndpointID); !ok {
+			return
+		}
+		now = r.cfg.Now()
+	}
+}
+
+// nextParked hands the caller's slot on the endpoint to the oldest
+// delivery parked for it that is still to send, or frees the slot (ok
+// false). A delivery parked longer than half its lease, or any while
+// shutting down, goes back to the database (ReleaseDelivery) instead:
+// sent that late, its claim could run out during the attempt and another
+// replica send it too.
+func (r *Refresher) nextParked(ctx context.Context, endpoint uint64) (store.OutgoingDelivery, bool) {
+	w := r.hooks
+	for {
+		p, ok := w.handOn(endpoint)
+		if !ok {
+			return store.OutgoingDelivery{}, false
+		}
+		if ctx.Err() != nil || time.Since(p.claimed) > w.cfg.Lease/2 {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = w.cfg.Store.ReleaseDelivery(sctx, p.id)
+			cancel()
+			continue
+		}
+		od, ok, err := w.cfg.Store.DeliveryToSend(ctx, p.id, r.cfg.Now())
+		if err != nil {
+			r.log.Warn("webhook delivery unreadable; retried when its claim runs out", "delivery", p.id, "error", err)
+			continue
+		}
+		if ok {
+			return od, true
+		}
+	}
+}
+
+// attempt sends one delivery and records the outcome.
+func (r *Refresher) attempt(ctx context.Context, od store.OutgoingDelivery, now time.Time) {
+	w := r.hooks
+	id := od.ID
 	sh, err := w.cfg.Shipment(ctx, od.Carrier, od.TrackingNumber)
 	if err != nil {
 		r.log.Warn("webhook delivery: shipment unreadable; retried when its claim runs out", "delivery", od.DeliveryID, "error", err)
@@ -209,7 +286,8 @@ func (r *Refresher) deliver(ctx context.Context, d Delivery) {
 		}
 		return
 	}
-	a := store.Attempt{At: now, StatusCode: res.StatusCode, Duration: res.Duration, Err: res.Err, PauseAfter: w.cfg.PauseAfter}
+	a := store.Attempt{At: now, StatusCode: res.StatusCode, Duration: res.Duration, Err: res.Err, PauseAfter: w.cfg.PauseAfter,
+		FailuresClear: od.EndpointFailures == 0}
 	switch {
 	case res.OK():
 		a.State = webhook.StateDelivered
@@ -220,7 +298,9 @@ func (r *Refresher) deliver(ctx context.Context, d Delivery) {
 		if od.FirstAttemptAt != nil {
 			first = *od.FirstAttemptAt
 		}
-		next, more := w.cfg.Schedule.Next(first, now, od.Attempts+1, res.RetryAfter)
+		// From the answer, not from when the attempt began: a
+		// Retry-After counts from when the receiver said it.
+		next, more := w.cfg.Schedule.Next(first, r.cfg.Now(), od.Attempts+1, res.RetryAfter)
 		if more {
 			a.State, a.Next = webhook.StatePending, next
 		} else {
@@ -247,20 +327,49 @@ func (w *webhooks) pollEvery() time.Duration {
 	return w.cfg.PollEvery
 }
 
-func (w *webhooks) enter(endpoint uint64) bool {
+// enter takes one of the endpoint's slots, or parks p for a worker that
+// holds one (false).
+func (w *webhooks) enter(endpoint uint64, p parkedDelivery) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.inFlight[endpoint] >= w.cfg.PerEndpoint {
+		w.parked[endpoint] = append(w.parked[endpoint], p)
 		return false
 	}
 	w.inFlight[endpoint]++
 	return true
 }
 
-func (w *webhooks) leave(endpoint uint64) {
+// handOn passes the caller's slot on the endpoint to its oldest parked
+// delivery, or frees it when none is parked (false).
+func (w *webhooks) handOn(endpoint uint64) (parkedDelivery, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if q := w.parked[endpoint]; len(q) > 0 {
+		p := q[0]
+		if len(q) == 1 {
+			delete(w.parked, endpoint)
+		} else {
+			w.parked[endpoint] = q[1:]
+		}
+		return p, true
+	}
 	if w.inFlight[endpoint]--; w.inFlight[endpoint] <= 0 {
 		delete(w.inFlight, endpoint)
 	}
+	return parkedDelivery{}, false
+}
+
+// saturated lists the endpoints with at least a batch of deliveries
+// parked here.
+func (w *webhooks) saturated() []uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []uint64
+	for ep, q := range w.parked {
+		if len(q) >= w.cfg.Batch {
+			out = append(out, ep)
+		}
+	}
+	return out
 }

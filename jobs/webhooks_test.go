@@ -81,6 +81,12 @@ type hookEnv struct {
 // forEachHookEnv runs fn on SQLite with the in-process queue and on
 // PostgreSQL with the Redis queue, each with a running dispatcher.
 func forEachHookEnv(t *testing.T, pauseAfter int, fn func(t *testing.T, e hookEnv)) {
+	forEachHookEnvWith(t, func(c *Config) { c.Webhooks.PauseAfter = pauseAfter }, fn)
+}
+
+// forEachHookEnvWith is forEachHookEnv with the configuration changed by
+// tune before the dispatcher starts.
+func forEachHookEnvWith(t *testing.T, tune func(*Config), fn func(t *testing.T, e hookEnv)) {
 	for _, name := range []string{"sqlite+memory", "postgres+redis"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -98,7 +104,7 @@ func forEachHookEnv(t *testing.T, pauseAfter int, fn func(t *testing.T, e hookEn
 				client := testutil.Redis(t)
 				q = newQueueTestRedisQueue(t, client, testutil.RedisPrefix(t, client), RedisOptions{})
 			}
-			r, err := New(Config{Store: st, Queue: q, Workers: 4, Webhooks: &WebhookConfig{
+			cfg := Config{Store: st, Queue: q, Workers: 4, Webhooks: &WebhookConfig{
 				Store: st,
 				Shipment: func(ctx context.Context, carrier, tn string) (json.RawMessage, error) {
 					sh, err := st.Get(ctx, carrier, tn)
@@ -107,11 +113,12 @@ func forEachHookEnv(t *testing.T, pauseAfter int, fn func(t *testing.T, e hookEn
 					}
 					return api.ShipmentBody(sh, time.Now(), 0)
 				},
-				Client:     webhook.Policy{AllowPrivate: true}.Client(2 * time.Second),
-				Schedule:   webhook.Schedule{First: 100 * time.Millisecond, Max: 400 * time.Millisecond, Period: time.Minute},
-				PauseAfter: pauseAfter,
-				PollEvery:  50 * time.Millisecond,
-			}})
+				Client:    webhook.Policy{AllowPrivate: true}.Client(2 * time.Second),
+				Schedule:  webhook.Schedule{First: 100 * time.Millisecond, Max: 400 * time.Millisecond, Period: time.Minute},
+				PollEvery: 50 * time.Millisecond,
+			}}
+			tune(&cfg)
+			r, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,6 +151,30 @@ func (e hookEnv) status(t *testing.T, carrier, tn, text string) {
 		Event: shipment.Event{EventID: fmt.Sprintf("e%d", *seq), OccurredAt: time.Date(2026, 1, 1, 0, 0, *seq, 0, time.UTC), StatusText: text}}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// statusChanges makes n shipments, named prefix0 and on, and changes
+// the status of each once.
+func (e hookEnv) statusChanges(t *testing.T, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		tn := prefix + strconv.Itoa(i)
+		e.shipment(t, "DHL", tn)
+		e.status(t, "DHL", tn, "transit")
+	}
+}
+
+// newHungReceiver is a receiver that answers nothing for 3 s, or until
+// the test ends.
+func newHungReceiver(t *testing.T) *receiver {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	return newReceiver(t, func(int, http.ResponseWriter) {
+		select {
+		case <-release:
+		case <-time.After(3 * time.Second):
+		}
+	})
 }
 
 func (e hookEnv) endpoint(t *testing.T, url string, statuses ...string) webhook.Endpoint {
@@ -402,22 +433,10 @@ func TestWebhookRotation(t *testing.T) {
 func TestWebhookSlowEndpoint(t *testing.T) {
 	t.Parallel()
 	forEachHookEnv(t, 0, func(t *testing.T, e hookEnv) {
-		release := make(chan struct{})
-		t.Cleanup(func() { close(release) })
-		hung := newReceiver(t, func(int, http.ResponseWriter) {
-			select {
-			case <-release:
-			case <-time.After(3 * time.Second):
-			}
-		})
-		ok := newReceiver(t, nil)
+		hung, ok := newHungReceiver(t), newReceiver(t, nil)
 		e.endpoint(t, hung.srv.URL)
 		e.endpoint(t, ok.srv.URL)
-		for i := range 8 {
-			tn := "TN" + strconv.Itoa(i)
-			e.shipment(t, "DHL", tn)
-			e.status(t, "DHL", tn, "transit")
-		}
+		e.statusChanges(t, "TN", 8)
 		start := time.Now()
 		waitFor(t, "the healthy endpoint's deliveries", 10*time.Second, func() bool { return len(ok.requests()) == 8 })
 		if d := time.Since(start); d > 1500*time.Millisecond {

@@ -339,10 +339,10 @@ func (webhookEndpointRow) TableName() string { return "webhook_endpoints" }
 // a lookup then returns it); Event and PreviousStatus/NewStatus say what
 // changed. ClaimedUntil is the lease of the replica that pushed it.
 type webhookDeliveryRow struct {
-	ID             uint64    `gorm:"primaryKey;index:ix_webhook_deliveries_endpoint,priority:2;index:ix_webhook_deliveries_order,priority:3"`
+	ID             uint64    `gorm:"primaryKey;index:ix_webhook_deliveries_endpoint,priority:2;index:ix_webhook_deliveries_pending,priority:3,where:status = 'pending'"`
 	DeliveryID     string    `gorm:"size:64;not null;uniqueIndex:ux_webhook_deliveries_delivery"`
-	EndpointID     uint64    `gorm:"not null;index:ix_webhook_deliveries_endpoint,priority:1;index:ix_webhook_deliveries_order,priority:1"`
-	ShipmentID     uint64    `gorm:"not null;index:ix_webhook_deliveries_order,priority:2"`
+	EndpointID     uint64    `gorm:"not null;index:ix_webhook_deliveries_endpoint,priority:1;index:ix_webhook_deliveries_pending,priority:1,where:status = 'pending'"`
+	ShipmentID     uint64    `gorm:"not null;index:ix_webhook_deliveries_pending,priority:2,where:status = 'pending'"`
 	EventType      string    `gorm:"size:64;not null"`
 	PreviousStatus string    `gorm:"size:64;not null;default:''"`
 	NewStatus      string    `gorm:"size:64;not null;default:''"`

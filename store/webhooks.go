@@ -338,21 +338,52 @@ func enqueueWebhooks(ctx context.Context, pool gorm.ConnPool, hooks []activeHook
 // ClaimDueDeliveries marks up to limit due deliveries as taken by this
 // replica until leaseUntil and returns their ids, oldest due first. Due:
 // pending, next attempt reached, not taken (or the taker's lease ran
-// out), its endpoint not paused, and no older pending delivery of the
-// same endpoint and shipment (so one shipment's deliveries arrive in
-// event order). The UPDATE is conditional on the row still being
-// untaken: of replicas racing for a row, one wins.
-func (s *Store) ClaimDueDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int) ([]uint64, error) {
+// out), its endpoint not paused nor one of skip, and no older pending
+// delivery of the same endpoint and shipment (so one shipment's
+// deliveries arrive in event order). The UPDATE is conditional on the row
+// still being untaken: of replicas racing for a row, one wins. skip names
+// the endpoints this replica has no worker for now (their share is busy):
+// another replica may take theirs, and the next sweep here does.
+//
+// On PostgreSQL the statement is planned for each claim
+// (plan_cache_mode force_custom_plan, as the importer does): a plan
+// cached while the table was small or its statistics lagged a burst of
+// new rows checked the order on the wrong index, reading every older
+// delivery of the endpoint for each candidate, seconds a claim.
+func (s *Store) ClaimDueDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int, skip ...uint64) ([]uint64, error) {
 	now, leaseUntil = hookTime(now), hookTimeCeil(leaseUntil)
+	args := []any{leaseUntil, now, now}
+	var notIn strings.Builder
+	if len(skip) > 0 {
+		// On the endpoints' side of the join, so a skipped endpoint's
+		// deliveries are not even read.
+		notIn.WriteString(" AND e.id NOT IN (")
+		for i, id := range skip {
+			if i > 0 {
+				notIn.WriteByte(',')
+			}
+			notIn.WriteByte('?')
+			args = append(args, id)
+		}
+		notIn.WriteByte(')')
+	}
+	args = append(args, limit, now)
 	var ids []uint64
-	err := s.db.WithContext(ctx).Raw(`UPDATE webhook_deliveries SET claimed_until = ?
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if isPostgres(tx) {
+			if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
+				return err
+			}
+		}
+		return tx.Raw(`UPDATE webhook_deliveries SET claimed_until = ?
 WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.paused_at IS NULL
-  WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.claimed_until IS NULL OR d.claimed_until < ?)
+  WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.claimed_until IS NULL OR d.claimed_until < ?)`+notIn.String()+`
   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o.endpoint_id = d.endpoint_id AND o.shipment_id = d.shipment_id
     AND o.status = 'pending' AND o.id < d.id)
   ORDER BY d.next_attempt_at, d.id LIMIT ?)
 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)
-RETURNING id`, leaseUntil, now, now, limit, now).Scan(&ids).Error
+RETURNING id`, args...).Scan(&ids).Error
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", wrapUnavailable(err))
 	}
@@ -367,34 +398,48 @@ type OutgoingDelivery struct {
 	PreviousSecret string // while the rotation overlap lasts, else ""
 	Carrier        string // the shipment's carrier key and tracking number, for its lookup
 	TrackingNumber string
+	// EndpointFailures is the endpoint's count of consecutive failures
+	// when the delivery was read (Attempt.FailuresClear).
+	EndpointFailures int
 }
 
-// DeliveryToSend reads a pending delivery with its endpoint and shipment;
-// ok is false when it is no longer pending (delivered, failed, deleted)
-// or its endpoint is paused.
+// DeliveryToSend reads a pending delivery with its endpoint and shipment,
+// in one query (a worker runs it for every delivery); ok is false when it
+// is no longer pending (delivered, failed, deleted) or its endpoint is
+// paused.
 func (s *Store) DeliveryToSend(ctx context.Context, id uint64, now time.Time) (OutgoingDelivery, bool, error) {
-	var row webhookDeliveryRow
-	db := s.db.WithContext(ctx)
-	if err := db.Where("id = ? AND status = ?", id, webhook.StatePending).Limit(1).Find(&row).Error; err != nil {
+	var (
+		d             webhookDeliveryRow
+		out           OutgoingDelivery
+		first, prevTo sql.NullTime
+		found         bool
+	)
+	rows, err := s.db.WithContext(ctx).Raw(`SELECT d.id, d.delivery_id, d.endpoint_id, d.shipment_id, d.event_type,
+  d.previous_status, d.new_status, d.status, d.attempts, d.next_attempt_at, d.first_attempt_at, d.created_at,
+  e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failures,
+  COALESCE(sh.carrier_key, ''), COALESCE(sh.tracking_number, '')
+FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.paused_at IS NULL
+LEFT JOIN shipments sh ON sh.id = d.shipment_id
+WHERE d.id = ? AND d.status = ?`, id, webhook.StatePending).Rows()
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		found = true
+		return rows.Scan(&d.ID, &d.DeliveryID, &d.EndpointID, &d.ShipmentID, &d.EventType,
+			&d.PreviousStatus, &d.NewStatus, &d.Status, &d.Attempts, &d.NextAttemptAt, &first, &d.CreatedAt,
+			&out.URL, &out.Secret, &out.PreviousSecret, &prevTo, &out.EndpointFailures,
+			&out.Carrier, &out.TrackingNumber)
+	})
+	if err != nil {
 		return OutgoingDelivery{}, false, fmt.Errorf("store: delivery: %w", wrapUnavailable(err))
 	}
-	if row.ID == 0 {
+	if !found {
 		return OutgoingDelivery{}, false, nil
 	}
-	var ep webhookEndpointRow
-	if err := db.Where("id = ? AND paused_at IS NULL", row.EndpointID).Limit(1).Find(&ep).Error; err != nil {
-		return OutgoingDelivery{}, false, fmt.Errorf("store: delivery: %w", wrapUnavailable(err))
+	if first.Valid {
+		d.FirstAttemptAt = &first.Time
 	}
-	if ep.ID == 0 {
-		return OutgoingDelivery{}, false, nil
-	}
-	var sh shipmentRow
-	if err := db.Select("carrier_key", "tracking_number").Where("id = ?", row.ShipmentID).Limit(1).Find(&sh).Error; err != nil {
-		return OutgoingDelivery{}, false, fmt.Errorf("store: delivery: %w", wrapUnavailable(err))
-	}
-	out := OutgoingDelivery{Delivery: row.delivery(), URL: ep.URL, Secret: ep.Secret, Carrier: sh.CarrierKey, TrackingNumber: sh.TrackingNumber}
-	if ep.PreviousSecret != "" && ep.PreviousSecretUntil != nil && now.Before(*ep.PreviousSecretUntil) {
-		out.PreviousSecret = ep.PreviousSecret
+	out.Delivery = d.delivery()
+	if out.PreviousSecret != "" && !(prevTo.Valid && now.Before(prevTo.Time)) {
+		out.PreviousSecret = ""
 	}
 	return out, true, nil
 }
@@ -412,49 +457,62 @@ type Attempt struct {
 	// PauseAfter pauses the endpoint when this failure makes that many
 	// consecutive ones (0: never).
 	PauseAfter int
+	// FailuresClear says the endpoint had no failures counted when the
+	// delivery was read (OutgoingDelivery.EndpointFailures == 0): a
+	// success then leaves the endpoint's row alone, the common case
+	// costing no write to it. A failure counted meanwhile by another
+	// attempt stays counted until the next success that sees it.
+	FailuresClear bool
 }
 
 // RecordAttempt saves an attempt, releases the delivery's claim, and
 // counts the endpoint's consecutive failures: a success resets them, a
 // failure that reaches a.PauseAfter pauses the endpoint with the reason.
+//
+// A success is one statement, without a transaction, when the endpoint
+// had no failures to reset (Attempt.FailuresClear): the delivery's row is
+// what must not be lost; the count only decides when to pause.
 func (s *Store) RecordAttempt(ctx context.Context, id uint64, a Attempt) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var row webhookDeliveryRow
-		if err := tx.Where("id = ?", id).Limit(1).Find(&row).Error; err != nil {
-			return err
-		}
-		if row.ID == 0 {
-			return nil // deleted with its endpoint meanwhile
-		}
-		at := hookTime(a.At)
-		set := map[string]any{"status": a.State, "attempts": gorm.Expr("attempts + 1"), "claimed_until": nil,
-			"last_status_code": a.StatusCode, "last_error": truncate(a.Err, 1000), "last_duration_ms": a.Duration.Milliseconds(),
-			"last_attempt_at": at}
-		if row.FirstAttemptAt == nil {
-			set["first_attempt_at"] = at
-		}
-		switch a.State {
-		case webhook.StateDelivered:
-			set["delivered_at"] = at
-		case webhook.StatePending:
-			set["next_attempt_at"] = hookTimeCeil(a.Next)
-		}
-		if err := tx.Model(&webhookDeliveryRow{}).Where("id = ?", id).Updates(set).Error; err != nil {
-			return err
+	at := hookTime(a.At)
+	set := map[string]any{"status": a.State, "attempts": gorm.Expr("attempts + 1"), "claimed_until": nil,
+		"last_status_code": a.StatusCode, "last_error": truncate(a.Err, 1000), "last_duration_ms": a.Duration.Milliseconds(),
+		"first_attempt_at": gorm.Expr("COALESCE(first_attempt_at, ?)", at), "last_attempt_at": at}
+	switch a.State {
+	case webhook.StateDelivered:
+		set["delivered_at"] = at
+	case webhook.StatePending:
+		set["next_attempt_at"] = hookTimeCeil(a.Next)
+	}
+	// The endpoint's id, read in the statement that needs it.
+	endpoint := gorm.Expr("(SELECT endpoint_id FROM webhook_deliveries WHERE id = ?)", id)
+	write := func(tx *gorm.DB) error {
+		res := tx.Model(&webhookDeliveryRow{}).Where("id = ?", id).Updates(set)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error // none: deleted with its endpoint meanwhile
 		}
 		if a.State == webhook.StateDelivered {
-			return tx.Model(&webhookEndpointRow{}).Where("id = ?", row.EndpointID).Update("failures", 0).Error
+			if a.FailuresClear {
+				return nil
+			}
+			return tx.Model(&webhookEndpointRow{}).Where("id = ? AND failures <> 0", endpoint).Update("failures", 0).Error
 		}
-		if err := tx.Model(&webhookEndpointRow{}).Where("id = ?", row.EndpointID).Update("failures", gorm.Expr("failures + 1")).Error; err != nil {
+		if err := tx.Model(&webhookEndpointRow{}).Where("id = ?", endpoint).Update("failures", gorm.Expr("failures + 1")).Error; err != nil {
 			return err
 		}
 		if a.PauseAfter > 0 {
 			reason := truncate(fmt.Sprintf("%d consecutive failed deliveries; last: %s", a.PauseAfter, a.Err), 1000)
-			return tx.Model(&webhookEndpointRow{}).Where("id = ? AND failures >= ? AND paused_at IS NULL", row.EndpointID, a.PauseAfter).
+			return tx.Model(&webhookEndpointRow{}).Where("id = ? AND failures >= ? AND paused_at IS NULL", endpoint, a.PauseAfter).
 				Updates(map[string]any{"paused_at": at, "pause_reason": reason}).Error
 		}
 		return nil
-	})
+	}
+	db := s.db.WithContext(ctx)
+	var err error
+	if a.State == webhook.StateDelivered && a.FailuresClear {
+		err = write(db) // one statement
+	} else {
+		err = db.Transaction(write)
+	}
 	if err != nil {
 		return fmt.Errorf("store: record attempt: %w", wrapUnavailable(err))
 	}

@@ -205,3 +205,29 @@ func TestWebhookOutboxSameTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimDueDeliveriesSkip: the endpoints a replica names as busy are
+// left out of its claim, their deliveries left due for a later one; the
+// rest are claimed as usual.
+func TestClaimDueDeliveriesSkip(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		putShipment(t, s, "DHL", "TN1")
+		busy, _ := s.CreateWebhook(ctx, "https://example.com/busy", nil, nil)
+		free, _ := s.CreateWebhook(ctx, "https://example.com/free", nil, nil)
+		mustAppend(t, s, ev("DHL", "TN1", "e1", t0, "scanned"))
+		now := time.Now().Add(time.Second)
+		ids, err := s.ClaimDueDeliveries(ctx, now, now.Add(time.Minute), 10, busy.ID)
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("claimed %v, %v; want the free endpoint's one delivery", ids, err)
+		}
+		if d, ok, err := s.DeliveryToSend(ctx, ids[0], now); err != nil || !ok || d.EndpointID != free.ID {
+			t.Fatalf("claimed %+v, %v, %v; want the free endpoint's", d, ok, err)
+		}
+		ids, err = s.ClaimDueDeliveries(ctx, now, now.Add(time.Minute), 10)
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("next claim %v, %v; want the busy endpoint's delivery, still due", ids, err)
+		}
+	})
+}

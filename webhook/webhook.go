@@ -196,8 +196,11 @@ func (p Policy) Client(timeout time.Duration) *http.Client {
 		Proxy:                 nil, // a proxy would hide where a delivery goes
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
+		// Kept-alive connections to one receiver: as many as attempts run
+		// at once (a worker pool of up to 256), or every attempt above
+		// the count opens a new connection and leaves one in TIME_WAIT.
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
 	}
 	return &http.Client{
 		Transport: tr,

@@ -1,9 +1,11 @@
 -- wrk script for bench/run.sh's event-ingest scenarios (issue 15). Two
 -- modes (the first argument after "--"):
 --
---   wrk ... URL -- batch  LOOKUPS TOKEN [SIZE] [TAG]
+--   wrk ... URL -- batch  LOOKUPS TOKEN [SIZE] [TAG] [latest]
 --        POST /events with SIZE (default 1000) events, each for a random
---        shipment of LOOKUPS
+--        shipment of LOOKUPS; with "latest", each occurred when it is sent,
+--        so it is its shipment's newest and may change its status (the
+--        webhook scenarios: status changes to deliver)
 --   wrk ... URL -- single LOOKUPS TOKEN [TAG]
 --        POST /shipment/{carrier}/{tracking_number}/events with one event
 --        for a random shipment
@@ -18,7 +20,7 @@
 -- setup(), read_lookups() and done() live beside this script.
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local mode, tns, carriers, n, size, prefix, seq, headers, base
+local mode, tns, carriers, n, size, prefix, seq, headers, base, latest
 -- The seed's carrier wordings (normalised by the server's table) and one
 -- it does not know (kept as status_text, normalised to the default).
 local texts = { "in-transit", "inbound-scan", "transit", "scanned", "delivery", "Arrived at sort facility" }
@@ -33,6 +35,7 @@ function init(args)
   if mode == "batch" then
     size = tonumber(args[4]) or 1000
     tag = args[5] or ""
+    latest = args[6] == "latest"
   else
     size = 1
     tag = args[4] or ""
@@ -53,7 +56,7 @@ end
 -- thread.
 local function event(k)
   return '"event_id":"' .. prefix .. k ..
-    '","occurred_at":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ", base + k % (29 * 86400)) ..
+    '","occurred_at":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ", latest and os.time() or base + k % (29 * 86400)) ..
     '","status_text":"' .. texts[k % #texts + 1] ..
     '","location":"' .. places[k % #places + 1] ..
     '","message":"wrk"'
