@@ -254,8 +254,12 @@ func testWebhookReceiverFailures(t *testing.T, setup string) {
 		return n.Sub(f)
 	}
 	// The first retry of the default schedule: 30 s, jittered by a
-	// quarter, the times in whole seconds.
-	retried := func(d sysDelivery) bool { return next(d) >= 22*time.Second && next(d) <= 39*time.Second }
+	// quarter, the times in whole seconds, counted from the attempt's end
+	// (a hung attempt's ends at the timeout).
+	retried := func(d sysDelivery) bool {
+		took := time.Duration(d.LastDurationMs) * time.Millisecond
+		return next(d) >= 22*time.Second && next(d) <= 39*time.Second+took
+	}
 	failed := func(d sysDelivery) bool { return d.State == "failed" && d.NextAttemptAt == nil }
 	rs := []*receiver{
 		{name: "hung", rcv: testutil.NewReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }),
@@ -277,7 +281,9 @@ func testWebhookReceiverFailures(t *testing.T, setup string) {
 		}},
 		{name: "429", rcv: testutil.NewReceiver(t, answer(http.StatusTooManyRequests, "Retry-After", "120")),
 			check: func(d sysDelivery) bool {
-				return d.State == "pending" && d.LastStatusCode == 429 && next(d) >= 120*time.Second && next(d) <= 121*time.Second
+				// From the answer, rounded up to the second: up to 2 s
+				// past the first attempt's truncated start.
+				return d.State == "pending" && d.LastStatusCode == 429 && next(d) >= 120*time.Second && next(d) <= 122*time.Second
 			}},
 		{name: "redirect", rcv: testutil.NewReceiver(t, answer(http.StatusFound,
 			"Location", strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1)+"/moved")),
