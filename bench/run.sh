@@ -449,13 +449,18 @@ if [ "$WEATHER_LOCATIONS" -gt 0 ]; then
 fi
 
 # --- 3. load: per dataset size ----------------------------------------------
-# cache_counts PORT: the server's read-cache hits and misses so far.
-cache_counts() {
-	curl -sf "http://127.0.0.1:$1/metrics" | awk '
-		$1 == "shiptrack_cache_hits_total" {h = $2}
-		$1 == "shiptrack_cache_misses_total" {m = $2}
-		END {printf "%d %d\n", h, m}'
+# metric_values PORT NAME...: the server's values of the unlabelled
+# metrics NAME..., on one line in that order (0 for one it does not show).
+metric_values() {
+	local port=$1
+	shift
+	curl -sf "http://127.0.0.1:$port/metrics" | awk -v names="$*" '
+		BEGIN {n = split(names, want, " ")}
+		{v[$1] = $2}
+		END {for (i = 1; i <= n; i++) printf "%d%s", v[want[i]], (i < n ? " " : "\n")}'
 }
+# cache_counts PORT: the server's read-cache hits and misses so far.
+cache_counts() { metric_values "$1" shiptrack_cache_hits_total shiptrack_cache_misses_total; }
 
 # measure SIZE RUN SCENARIO PID PORT DB wrk-args...: one wrk run, recorded.
 measure() {
@@ -614,13 +619,8 @@ events_block() {
 }
 
 # --- read-cache size table (issue 17: not a target, for sizing a VM) --------
-# cache_counts PORT is defined above; cache_fill PORT: entries and bytes held.
-cache_fill() {
-	curl -sf "http://127.0.0.1:$1/metrics" | awk '
-		$1 == "shiptrack_cache_entries" {e = $2}
-		$1 == "shiptrack_cache_bytes" {b = $2}
-		END {printf "%d %d\n", e, b}'
-}
+# cache_fill PORT: the read cache's entries and bytes held.
+cache_fill() { metric_values "$1" shiptrack_cache_entries shiptrack_cache_bytes; }
 # cache_block SIZE DB LOOKUPS: for each --cache-mb value, a server with that
 # cache on DB, warmed by one pass over the shipments in order (a random
 # warm-up would take far longer to reach the steady state of a large cache),
