@@ -30,6 +30,17 @@ import (
 
 // loadSpec loads the embedded document and validates it as OpenAPI 3.1
 // (kin-openapi switches to JSON Schema 2020-12 for 3.1 documents).
+// specRouter routes requests by openapi.json's paths, for validating
+// answers against it.
+func specRouter(t *testing.T) routers.Router {
+	t.Helper()
+	router, err := legacy.NewRouter(loadSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return router
+}
+
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
 	loader := openapi3.NewLoader() // external $refs stay disallowed: the document must be self-contained
@@ -341,10 +352,7 @@ func TestOpenAPIDescribesRealResponses(t *testing.T) {
 // configured with API tokens and a lookup rate limit.
 func TestOpenAPIDescribesAccessControl(t *testing.T) {
 	t.Parallel()
-	router, err := legacy.NewRouter(loadSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := specRouter(t)
 	st := storetest.Open(t, "sqlite")
 	if _, _, err := st.SeedIfEmpty(context.Background()); err != nil {
 		t.Fatal(err)
@@ -366,10 +374,7 @@ func TestOpenAPIDescribesAccessControl(t *testing.T) {
 // need a failing store or readiness check.
 func TestOpenAPIDescribesFailures(t *testing.T) {
 	t.Parallel()
-	router, err := legacy.NewRouter(loadSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := specRouter(t)
 	for _, tc := range []struct {
 		name   string
 		err    error

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers/legacy"
-
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/shipment"
@@ -24,10 +22,7 @@ import (
 // is a 503 problem.
 func TestWebhookStatusRoute(t *testing.T) {
 	t.Parallel()
-	router, err := legacy.NewRouter(loadSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := specRouter(t)
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	pausedAt := now.Add(-time.Hour)
 	last := now.Add(-30 * time.Second)

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers/legacy"
-
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/shipment"
 	"github.com/shiptrack/shiptrack/store/storetest"
@@ -22,10 +20,7 @@ import (
 // service's own address), scopes, keyset pages, redeliver.
 func TestWebhookAdminRoutes(t *testing.T) {
 	t.Parallel()
-	router, err := legacy.NewRouter(loadSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := specRouter(t)
 	st := storetest.Open(t, "sqlite")
 	ctx := context.Background()
 	if _, _, err := st.SeedIfEmpty(ctx); err != nil {

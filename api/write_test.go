@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers/legacy"
-
 	"github.com/shiptrack/shiptrack/api"
 	"github.com/shiptrack/shiptrack/internal/mock"
 	"github.com/shiptrack/shiptrack/shipment"
@@ -572,10 +570,7 @@ func TestListQueryChecks(t *testing.T) {
 // openapi.json.
 func TestOpenAPIDescribesWrites(t *testing.T) {
 	t.Parallel()
-	router, err := legacy.NewRouter(loadSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := specRouter(t)
 	f := newFakeWrites()
 	f.events[key("DHL", "TN1")] = []shipment.Event{{EventID: "imp-1", OccurredAt: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC),
 		Status: "info_received", StatusText: "scanned", Source: "import"}}
